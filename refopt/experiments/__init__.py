@@ -1,0 +1,1 @@
+"""refopt.experiments (being written)."""

@@ -1,0 +1,1 @@
+"""refopt.optim (being written)."""

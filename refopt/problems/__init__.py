@@ -1,0 +1,1 @@
+"""refopt.problems (being written)."""

@@ -1,0 +1,1 @@
+"""refopt.theory (being written)."""
