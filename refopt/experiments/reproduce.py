@@ -78,8 +78,13 @@ def reproduce(
     for n in names:
         if n not in STUDIES:
             raise ValueError(f"unknown study {n!r}; choose from {', '.join(STUDIES)}")
-    if data is not None and not Path(data).exists():
-        raise FileNotFoundError(f"CIFAR-10 data path does not exist: {data}")
+    if data is not None:
+        from refopt.problems.data import check_cifar10
+
+        check_cifar10(data)
+        if scale == "quick" and log is not None and "mlp" in names:
+            print("note: --quick trains the MLP on the digits dataset; --full uses CIFAR-10 from --data",
+                  file=log)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data_s = None if data is None else str(data)

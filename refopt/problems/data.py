@@ -53,6 +53,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "SafeUnpickler",
+    "check_cifar10",
     "download_cifar10",
     "extract_cifar10",
     "find_cifar10",
@@ -403,6 +404,36 @@ def _standardize(x_train: np.ndarray, x_test: np.ndarray, channels: int) -> tupl
         return ((x.reshape(len(x), channels, n) - mean) / std).reshape(len(x), -1).astype(np.float32)
 
     return scale(x_train), scale(x_test)
+
+
+def check_cifar10(path: str | os.PathLike[str]) -> Path:
+    """Cheaply check that ``path`` looks like CIFAR-10, without reading the batches.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A batch directory, its parent, or an archive.
+
+    Returns
+    -------
+    pathlib.Path
+        The batch directory, or the archive's path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    refopt.problems.data.DataError
+        If it is a directory without the batch files, or a file that is not a tar archive.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"CIFAR-10 data path does not exist: {p}")
+    if p.is_dir():
+        return _batch_dir(p)
+    if not tarfile.is_tarfile(p):
+        raise DataError(f"{p} is neither a CIFAR-10 directory nor a tar archive")
+    return p
 
 
 def load_cifar10(path: str | os.PathLike[str]) -> Dataset:
