@@ -1,0 +1,148 @@
+"""Benchmarks of the experiments layer (run by hand: ``python benchmarks/experiments.py``).
+
+1. One epoch of the 4-layer MLP (CIFAR-10 sizes 3072-256-128-64-10, batch 128, 50,000
+   synthetic rows) in refopt (NumPy float32, refopt's exact Adam) vs the same model and
+   optimizer in PyTorch CPU float32; both single-threaded. Target: refopt <= 2x torch.
+2. Sweep speed-up from 1 to 2 jobs on a fixed Rosenbrock sweep (12 cells). Target >= 1.8x
+   (on an otherwise idle 2-core machine).
+3. Wall time of ``refopt reproduce --quick`` (2 jobs) and, with ``--full-rosenbrock``, of the
+   full-scale Rosenbrock studies (mantissa, ablation, beta2; 2 jobs).
+
+Options: ``--skip-quick``, ``--full-rosenbrock``, ``--epoch-rows N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIZES = (3072, 256, 128, 64, 10)
+BATCH = 128
+
+
+def _single_thread():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def mlp_epoch_refopt(x: np.ndarray, y: np.ndarray) -> float:
+    from refopt.optim import adam
+    from refopt.problems import MLP
+
+    net = MLP(SIZES)
+    params = net.init(np.random.default_rng(0), dtype=np.float32)
+    opt = adam(1e-3, variant="practical")
+    state = opt.init(params)
+    with _single_thread():
+        start = time.perf_counter()
+        for i in range(0, len(y) - BATCH + 1, BATCH):
+            _, grads = net.loss_and_grad(params, x[i : i + BATCH], y[i : i + BATCH])
+            params, state = opt.update(params, grads, state)
+        return time.perf_counter() - start
+
+
+def mlp_epoch_refopt_forward_backward(x: np.ndarray, y: np.ndarray) -> float:
+    from refopt.problems import MLP
+
+    net = MLP(SIZES)
+    params = net.init(np.random.default_rng(0), dtype=np.float32)
+    with _single_thread():
+        start = time.perf_counter()
+        for i in range(0, len(y) - BATCH + 1, BATCH):
+            net.loss_and_grad(params, x[i : i + BATCH], y[i : i + BATCH])
+        return time.perf_counter() - start
+
+
+def mlp_epoch_torch(x: np.ndarray, y: np.ndarray) -> float | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    layers = []
+    for i in range(4):
+        layers.append(torch.nn.Linear(SIZES[i], SIZES[i + 1]))
+        if i < 3:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=False)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    start = time.perf_counter()
+    for i in range(0, len(y) - BATCH + 1, BATCH):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(xt[i : i + BATCH]), yt[i : i + BATCH])
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def sweep_speedup() -> tuple[float, float]:
+    from refopt.experiments.cells import trajectory_cell
+    from refopt.experiments.runner import run_cells
+
+    cells = [{"format": f"M{m}", "rounding": r, "steps": 600, "every": 100}
+             for m in (2, 4, 6, 8, 12, 23) for r in ("stochastic", "nearest_even")]
+    times = []
+    for jobs in (1, 2):
+        with tempfile.TemporaryDirectory() as d:
+            start = time.perf_counter()
+            run_cells(trajectory_cell, cells, d, study="bench", jobs=jobs, progress=False)
+            times.append(time.perf_counter() - start)
+    return times[0], times[1]
+
+
+def wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--skip-quick", action="store_true")
+    ap.add_argument("--full-rosenbrock", action="store_true")
+    ap.add_argument("--epoch-rows", type=int, default=50_000)
+    args = ap.parse_args()
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((args.epoch_rows, SIZES[0])).astype(np.float32)
+    y = rng.integers(0, 10, args.epoch_rows)
+    rows = []
+    t_fb = mlp_epoch_refopt_forward_backward(x, y)
+    t_ref = mlp_epoch_refopt(x, y)
+    t_torch = mlp_epoch_torch(x, y)
+    rows.append(("MLP epoch, refopt forward+backward only", t_fb, t_fb / t_torch if t_torch else None))
+    rows.append(("MLP epoch, refopt (with refopt Adam)", t_ref, t_ref / t_torch if t_torch else None))
+    if t_torch:
+        rows.append(("MLP epoch, PyTorch CPU fp32", t_torch, 1.0))
+    t1, t2 = sweep_speedup()
+    rows.append(("sweep of 12 Rosenbrock cells, 1 job", t1, None))
+    rows.append(("sweep of 12 Rosenbrock cells, 2 jobs", t2, t1 / t2))
+    with tempfile.TemporaryDirectory() as d:
+        if not args.skip_quick:
+            rows.append(("refopt reproduce --quick --jobs 2", wall(
+                [sys.executable, "-m", "refopt", "reproduce", "--quick", "--jobs", "2", "--quiet",
+                 "--out", str(Path(d) / "quick")]), None))
+        if args.full_rosenbrock:
+            cmd = [sys.executable, "-m", "refopt", "reproduce", "--full", "--jobs", "2", "--quiet",
+                   "--out", str(Path(d) / "full")]
+            for s in ("mantissa", "ablation", "beta2"):
+                cmd += ["--study", s]
+            rows.append(("full Rosenbrock studies (mantissa, ablation, beta2), 2 jobs", wall(cmd), None))
+    print(f"{'benchmark':64s} {'seconds':>9s} {'ratio':>8s}")
+    for name, sec, ratio in rows:
+        r = "" if ratio is None else (f"{ratio:.2f}x")
+        print(f"{name:64s} {sec:9.2f} {r:>8s}")
+    print("ratios: refopt / torch for the MLP rows; 1-job / 2-job time (speed-up) for the sweep row")
+
+
+if __name__ == "__main__":
+    main()
