@@ -52,7 +52,7 @@ def test_trajectory_is_deterministic_and_seed_dependent():
     assert a["grad_norm"] != c["grad_norm"]  # stochastic rounding draws differ
     rn = {**p, "rounding": "nearest_even"}
     assert trajectory_cell(rn, seed(1)) == trajectory_cell(rn, seed(2))  # no randomness left
-    assert a["t"] == [0, 10, 20, 30]
+    assert a["t"] == [0, 1, 10, 20, 30]
 
 
 def test_exact_format_matches_unquantized_and_loss_scaling_is_invisible_in_exact_adam():

@@ -121,6 +121,18 @@ def _problem(p: Mapping[str, Any]) -> Any:
     raise ValueError(f"problem must be 'rosenbrock' or 'quadratic', got {p['problem']!r}")
 
 
+_OPTIMIZER_DEFAULTS: dict[str, Any] = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "b1": 0.9,
+    "b2": 0.999,
+    "beta": 0.95,
+    "eps": 1e-8,
+    "format": "exact",
+    "components": "WGmv",
+    "rounding": "stochastic",
+}
+
 #: Defaults of :func:`trajectory_cell` (every key a cell may set).
 TRAJECTORY_DEFAULTS: dict[str, Any] = {
     "problem": "rosenbrock",
@@ -131,16 +143,8 @@ TRAJECTORY_DEFAULTS: dict[str, Any] = {
     "condition": 100.0,
     "target_scale": 1.0,
     "problem_seed": 0,
-    "optimizer": "adam",
+    **_OPTIMIZER_DEFAULTS,
     "variant": "practical",
-    "lr": 1e-3,
-    "b1": 0.9,
-    "b2": 0.999,
-    "beta": 0.95,
-    "eps": 1e-8,
-    "format": "exact",
-    "components": "WGmv",
-    "rounding": "stochastic",
     "grad_scale": 1.0,
     "steps": 1000,
     "every": 10,
@@ -164,7 +168,8 @@ def trajectory_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> 
     Returns
     -------
     dict
-        ``t`` (recorded steps), ``grad_norm`` (Frobenius norm of the exact gradient at
+        ``t`` (recorded steps: 0, 1 and every ``every``-th), ``grad_norm`` (Frobenius
+        norm of the exact gradient at
         the master weights), ``loss``, ``v_zero`` (fraction of second-moment entries
         equal to 0, Adam only), ``final_grad_norm``, ``tail_grad_norm`` (median over
         the last 20% of records), ``final_loss``, ``diverged`` (non-finite values or
@@ -215,7 +220,7 @@ def trajectory_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> 
             if not np.all(np.isfinite(w)):
                 error = f"step {t}: non-finite weights"
                 break
-            if t % p["every"] == 0 or t == p["steps"]:
+            if t % p["every"] == 0 or t == p["steps"] or t == 1:
                 record(t, w, state)
     return _summarise(out, error)
 
@@ -366,16 +371,8 @@ MLP_DEFAULTS: dict[str, Any] = {
     "dataset": "digits",
     "data": None,
     "hidden": [64, 64, 64],
-    "optimizer": "adam",
-    "lr": 1e-3,
+    **_OPTIMIZER_DEFAULTS,
     "muon_lr": 0.02,
-    "b1": 0.9,
-    "b2": 0.999,
-    "beta": 0.95,
-    "eps": 1e-8,
-    "format": "exact",
-    "components": "WGmv",
-    "rounding": "stochastic",
     "batch": 64,
     "steps": 300,
     "every": 25,

@@ -144,7 +144,7 @@ def ablation(scale: str = "quick") -> Study:
     -------
     refopt.experiments.studies.Study
         Each single component (and none, and all) at M = 7 (and M = 4 at full scale),
-        stochastic rounding, 1 (quick) or 3 (full) repetitions.
+        stochastic rounding, 1 (quick) or 2 (full) repetitions.
 
     Raises
     ------
@@ -152,7 +152,7 @@ def ablation(scale: str = "quick") -> Study:
         For an unknown ``scale``.
     """
     full = _check_scale(scale)
-    steps, every, reps = (10_000, 50, 3) if full else (400, 10, 1)
+    steps, every, reps = (10_000, 50, 2) if full else (400, 10, 1)
     ms = [4, 7] if full else [7]
     sets = {"adam": ["", "W", "G", "m", "v", "WGmv"], "muon": ["", "W", "G", "m", "WGm"]}
     cells = [
