@@ -20,43 +20,31 @@ from refopt.formats import format as _resolve_format
 
 __all__ = ["ROUNDING_MODES", "quantize"]
 
-_BLOCK = 16384  # elements per block: the scratch buffers stay in the L2 cache
+_BLOCK = 32768  # elements per block: the block and scratch buffers stay in the L2 cache
 _EXP_MASK = np.uint64(0x7FF0000000000000)
 _F64 = np.dtype(np.float64)
 _U64 = np.dtype(np.uint64)
 
-
-def _bits(exponent: int) -> np.uint64:
-    """Bit pattern of the float64 ``2**exponent`` for a normal exponent."""
-    if not -1022 <= exponent <= 1023:
-        raise AssertionError(f"2**{exponent} is not a normal float64")
-    return np.uint64((exponent + 1023) << 52)
-
-
-def _offset(shift: int) -> np.uint64:
-    """``shift`` binades as an addend to a float64 bit pattern (modulo 2**64)."""
-    return np.uint64((shift << 52) % (1 << 64))
+# y <- R(y) in place, with scratch d and uniforms u (stochastic only)
+_Rounder = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], None]
+# dst <- step(y) with the input block x, 2**E as floats tf, scratch d
+_Step = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
 
 
 class _Plan(NamedTuple):
     """Constants and steps for one (format, rounding mode); built by :func:`_plan`."""
 
-    rounding: str
-    t_lo: np.uint64  # exponent bits of 2**emin (clamp of each element's binade)
-    t_hi: np.uint64  # exponent bits of the top binade used for scaling
-    a_const: np.uint64  # bits of the scale to integers: a_const - t
+    t_lo: float  # 2**emin: lower clamp of each element's binade 2**E
+    t_hi: float  # 2**e_top: upper clamp
+    a_const: np.uint64  # bits of the scale to integers, a_const - bits(2**E)
     a_mul: float | None  # extra factor of that scale (split scaling) or None
-    p_add: np.uint64 | None  # bits of the scale back: t + p_add (direct) or None (split)
-    p_mul: float  # factor applied before multiplying by 2**binade (split scaling)
     tiny_fix: bool  # scaled values may underflow (formats with emin >= M)
-    steps: tuple[tuple[Any, ...], ...]  # overflow / sign steps after the scale back
-    inf_result: tuple[float, float]  # results for +inf and -inf
+    rounder: _Rounder  # the rounding R of the scaled values to integers
+    steps: tuple[_Step, ...]  # scale back, overflow policy, signs (last writes out)
+    inf_result: tuple[float, float]  # results for +inf and -inf inputs
+    patch_specials: bool  # whether inf/nan inputs need the explicit results
     gap: tuple[float, float] | None  # (xmin, 1/xmin) when subnormals are off
     signed_zero: bool  # False for "fnuz" formats (no negative zero)
-
-
-def _overflow_value(fmt: FloatFormat) -> float:
-    return {"inf": math.inf, "nan": math.nan, "saturate": fmt.xmax}[fmt.overflow]
 
 
 # Which side of the range overflows to the policy's value ("ov") and which side
@@ -77,15 +65,18 @@ def _check_fits(fmt: FloatFormat, dtype: np.dtype) -> None:
     info = np.finfo(dtype)
     m, emin, emax = fmt.mantissa_bits, fmt.emin, fmt.emax
     tiny_exp = info.minexp - info.nmant  # exponent of the smallest subnormal
-    ok = m <= info.nmant and emax <= info.maxexp - 1 and emin - m >= tiny_exp
-    if dtype == _F64:
-        ok = ok and emin >= -1022  # the binade of every normal value is read from its bits
-    if not ok:
+    if m > info.nmant or emax > info.maxexp - 1 or emin - m < tiny_exp:
         raise ValueError(
             f"fmt: {_describe(fmt)} does not fit the input dtype {dtype.name} "
             f"(needs mantissa_bits <= {info.nmant}, emax <= {info.maxexp - 1} and a "
             f"smallest value >= 2**{tiny_exp}); rounding through {dtype.name} would round "
             f"twice, so convert the input to float64 first"
+        )
+    if emin < -1022:
+        raise ValueError(
+            f"fmt: {_describe(fmt)} has emin = {emin} < -1022 (normal values below the "
+            "smallest normal float64), which refopt.quantize does not support; "
+            "refopt.exact handles it"
         )
 
 
@@ -99,75 +90,78 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
     m, emin, emax = fmt.mantissa_bits, fmt.emin, fmt.emax
     xmax = float(fmt.xmax)
     policy = fmt.overflow
-    # Binade clamp above: any E_top >= emax + 1 keeps every overflow an overflow, and
-    # E_top >= M keeps x * 2**(M - E) finite for every finite x.
+    # Binade clamp above: any e_top >= emax + 1 keeps every overflow an overflow, and
+    # e_top >= M keeps x * 2**(M - E) finite for every finite x.
     e_top = min(max(emax + 1, m), 1023)
-    half_quantum = math.ldexp(1.0, emax - m - 1)  # half the spacing in the top binade
     pos, neg = _OVERFLOW_SIDES[rounding]
     if policy == "saturate":
         pos = neg = "sat"
-    ov_value = _overflow_value(fmt)
-    # Overflow to +-inf by scaling: multiply by 2**(1023-emax) so that g -> 2**1024 = inf,
-    # then scale back by 2**(emax-1023) (exact for every finite result).
-    ieee_top = xmax == math.ldexp(2.0 - math.ldexp(1.0, -m), emax)  # next value 2**(emax+1)
+    # Overflow to +-inf by scaling: times 2**(1023 - emax) the first value above xmax,
+    # 2**(emax + 1), becomes 2**1024 = inf, and every finite result scales back exactly.
+    ieee_top = xmax == math.ldexp(2.0 - math.ldexp(1.0, -m), emax)
     inf_by_scaling = "ov" in (pos, neg) and policy == "inf" and ieee_top
     s1 = 1023 - emax if inf_by_scaling else 0
 
-    direct = (
-        m - emin <= 1023
-        and m - e_top >= -1022
-        and emin - m + s1 >= -1022
-        and e_top - m + s1 <= 1023
-    )
+    # Direct scaling: 2**(M - E) and 2**(E - M + s1) are normal float64 numbers for
+    # every E in [emin, e_top]; otherwise (e.g. mantissa_only) split each into two.
+    direct = m - emin <= 1023 and m - e_top >= -1022 and -1022 <= emin - m + s1
+    direct = direct and e_top - m + s1 <= 1023
+    steps: list[_Step] = []
     if direct:
         a_const, a_mul = np.uint64((m + 2046) << 52), None  # bits of 2**(m - E)
-        p_add, p_mul = _offset(s1 - m), 1.0  # bits of 2**(E - m + s1)
+        p_add = np.uint64(((s1 - m) << 52) % (1 << 64))  # bits: 2**E -> 2**(E - m + s1)
+        steps.append(_scale_back_direct(p_add))
     else:
-        a_const, a_mul = np.uint64(2047 << 52), 2.0 ** (m - 1)  # 2**(1 - E) * 2**(m - 1)
-        p_add, p_mul = None, 2.0**-m  # R * 2**-m * 2**E
-
-    steps: list[tuple[Any, ...]] = []
-    if s1 and not direct:
-        steps.append(("mul", math.ldexp(1.0, s1)))
+        a_const, a_mul = np.uint64(2047 << 52), math.ldexp(1.0, m - 1)  # 2**(1-E) 2**(m-1)
+        steps.append(_scale_back_split(math.ldexp(1.0, -m)))
+        if s1:
+            steps.append(_binary(np.multiply, math.ldexp(1.0, s1)))
     scale = math.ldexp(1.0, s1)
     if pos == "sat" and neg == "sat":
-        steps.append(("clip", -xmax * scale, xmax * scale))
+        steps.append(_clip(-xmax * scale, xmax * scale))
     elif pos == "sat":
-        steps.append(("min", xmax * scale))
+        steps.append(_binary(np.minimum, xmax * scale))
     elif neg == "sat":
-        steps.append(("max", -xmax * scale))
+        steps.append(_binary(np.maximum, -xmax * scale))
     if "ov" in (pos, neg):
         if inf_by_scaling:
             if s1:
-                steps.append(("mul", math.ldexp(1.0, -s1)))
+                steps.append(_binary(np.multiply, math.ldexp(1.0, -s1)))
         elif policy == "nan" and xmax > 1.0:
-            # With T the midpoint of xmax and the next grid point, r * 2**1024/T
-            # overflows to inf exactly when |r| > xmax (the rounding error of the
-            # constant is far below the gap), and inf * 0 = nan marks those elements.
-            steps.append(("nan_over", (2.0**1023 / (xmax + half_quantum)) * 2.0))
+            # With T the midpoint of xmax and the next grid point, r * 2**1024 / T
+            # overflows exactly when |r| > xmax (the constant's rounding error is far
+            # below the gap), and inf * 0 = nan marks those elements.
+            half_quantum = math.ldexp(1.0, emax - m - 1)
+            steps.append(_nan_over((2.0**1023 / (xmax + half_quantum)) * 2.0))
         else:
-            steps.append(("over", xmax, ov_value))
+            steps.append(_over_generic(xmax, {"inf": math.inf, "nan": math.nan}[policy]))
     if fmt.top_binade == "fnuz":
-        steps.append(("add", 0.0))  # no negative zero: -0 + 0 = +0
-    elif rounding in ("nearest_away", "odd", "stochastic"):
-        steps.append(("copysign",))  # these formulas lose the sign of a zero result
+        steps.append(_binary(np.add, 0.0))  # no negative zero: -0 + 0 = +0
+    elif rounding == "stochastic":
+        steps.append(_copysign)  # -1 + 1 loses the sign of a negative zero result
 
-    inf_pos, inf_neg = _infinity_results(fmt)
-    gap = None if fmt.subnormals else (2.0**emin, 2.0**-emin)
-    return _Plan(
-        rounding,
-        _bits(emin),
-        _bits(e_top),
-        a_const,
-        a_mul,
-        p_add,
-        p_mul,
-        m - emin <= 0,
-        tuple(steps),
-        (inf_pos, inf_neg),
-        gap,
-        fmt.top_binade != "fnuz",
+    plan = _Plan(
+        t_lo=math.ldexp(1.0, emin),
+        t_hi=math.ldexp(1.0, e_top),
+        a_const=a_const,
+        a_mul=a_mul,
+        tiny_fix=m - emin <= 0,
+        rounder=_ROUNDERS[rounding],
+        steps=tuple(steps),
+        inf_result=_infinity_results(fmt),
+        patch_specials=True,
+        gap=None if fmt.subnormals else (fmt.xmin, 1.0 / fmt.xmin),
+        signed_zero=fmt.has_negative_zero,
     )
+    # The branch-free steps often get inf and nan right by themselves; patch the
+    # special inputs only where they do not.
+    special = np.array([math.inf, -math.inf, math.nan])
+    got = np.empty(3)
+    with np.errstate(all="ignore"):
+        _quantize_block(plan._replace(patch_specials=False), special, got, _Scratch(3),
+                        np.random.default_rng(0) if rounding == "stochastic" else None)
+    wanted = np.array([*plan.inf_result, math.nan])
+    return plan._replace(patch_specials=not np.array_equal(got, wanted, equal_nan=True))
 
 
 def _infinity_results(fmt: FloatFormat) -> tuple[float, float]:
@@ -180,43 +174,103 @@ def _infinity_results(fmt: FloatFormat) -> tuple[float, float]:
 
 
 # ----------------------------------------------------------------------------------
-# Rounding of the scaled values y (integers are the representable values) in place.
+# The steps after rounding; each reads y and writes dst (y itself, or the output).
 
 
-def _round_stochastic(y: np.ndarray, d: np.ndarray, u: np.ndarray) -> None:
+def _scale_back_direct(p_add: np.uint64) -> _Step:
+    def step(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
+        t = tf.view(_U64)
+        np.add(t, p_add, out=t)  # 2**(E - M + s1)
+        np.multiply(y, tf, out=dst)  # exact
+
+    return step
+
+
+def _scale_back_split(factor: float) -> _Step:
+    def step(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
+        np.multiply(y, factor, out=y)  # R * 2**-M
+        np.multiply(y, tf, out=dst)  # times 2**E: exact
+
+    return step
+
+
+def _binary(ufunc: np.ufunc, value: float) -> _Step:
+    def step(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
+        ufunc(y, value, out=dst)
+
+    return step
+
+
+def _clip(lo: float, hi: float) -> _Step:
+    def step(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
+        np.clip(y, lo, hi, out=dst)
+
+    return step
+
+
+def _nan_over(c: float) -> _Step:
+    def step(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
+        np.multiply(y, c, out=d)
+        np.multiply(d, 0.0, out=d)  # nan where |r| > xmax, else +-0
+        np.add(y, d, out=dst)
+
+    return step
+
+
+def _over_generic(xmax: float, value: float) -> _Step:
+    def step(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
+        over = np.abs(y) > xmax
+        np.copyto(dst, y)
+        dst[over] = np.copysign(value, y[over])
+
+    return step
+
+
+def _copysign(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
+    np.copysign(y, x, out=dst)
+
+
+# ----------------------------------------------------------------------------------
+# Rounding of the scaled values y to integers, in place. Zero results keep the sign
+# of y (except stochastic rounding, fixed by a copysign step).
+
+
+def _round_stochastic(y: np.ndarray, d: np.ndarray, u: np.ndarray | None) -> None:
     np.floor(y, out=d)  # lower neighbour
     np.subtract(y, d, out=y)  # (x - lo) / (hi - lo), exact
     np.less(u, y, out=y)  # 1.0 where u < fraction
     np.add(y, d, out=y)
 
 
-def _round_away(y: np.ndarray, d: np.ndarray, u: np.ndarray) -> None:
+def _round_away(y: np.ndarray, d: np.ndarray, u: np.ndarray | None) -> None:
+    # RNA(y) = d - trunc(2 (d - y)) with d = trunc(y): d - y = -f is exact, and
+    # trunc(-2f) is -1 (y > 0) or +1 (y < 0) iff |f| >= 1/2.
     np.trunc(y, out=d)
-    np.subtract(y, d, out=y)  # fraction f, |f| < 1, exact
-    np.add(y, y, out=y)  # 2f, exact
-    np.trunc(y, out=y)  # +-1 iff |f| >= 1/2
-    np.add(y, d, out=y)
+    np.subtract(d, y, out=y)
+    np.add(y, y, out=y)
+    np.trunc(y, out=y)
+    np.subtract(d, y, out=y)
 
 
-def _round_odd(y: np.ndarray, d: np.ndarray, u: np.ndarray) -> None:
-    # RO(y) = 2 floor(y/2) + ceil(y/2 - floor(y/2)): y itself if y is an even integer,
-    # otherwise the odd integer between 2 floor(y/2) and 2 floor(y/2) + 2.
+def _round_odd(y: np.ndarray, d: np.ndarray, u: np.ndarray | None) -> None:
+    # With h = y/2 and d = floor(h): RO(y) = 2d + ceil(h - d) = (d - floor(d - h)) + d,
+    # that is y itself if y is an even integer, else the odd integer in (2d, 2d + 2).
     np.multiply(y, 0.5, out=y)
     np.floor(y, out=d)
-    np.subtract(y, d, out=y)
-    np.ceil(y, out=y)
-    np.add(y, d, out=y)
+    np.subtract(d, y, out=y)
+    np.floor(y, out=y)
+    np.subtract(d, y, out=y)
     np.add(y, d, out=y)
 
 
-def _ufunc_rounder(ufunc: np.ufunc) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
-    def rounder(y: np.ndarray, d: np.ndarray, u: np.ndarray) -> None:
+def _ufunc_rounder(ufunc: np.ufunc) -> _Rounder:
+    def rounder(y: np.ndarray, d: np.ndarray, u: np.ndarray | None) -> None:
         ufunc(y, out=y)
 
     return rounder
 
 
-_ROUNDERS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], None]] = {
+_ROUNDERS: dict[str, _Rounder] = {
     "nearest_even": _ufunc_rounder(np.rint),
     "toward_zero": _ufunc_rounder(np.trunc),
     "up": _ufunc_rounder(np.ceil),
@@ -231,6 +285,7 @@ class _Scratch:
     """Preallocated block buffers (the only memory used besides the output)."""
 
     def __init__(self, size: int) -> None:
+        self.x = np.empty(size, _F64)  # float64 copy of a float32/float16 block
         self.t = np.empty(size, _U64)
         self.y = np.empty(size, _F64)
         self.d = np.empty(size, _F64)
@@ -244,66 +299,36 @@ def _quantize_block(
     s: _Scratch,
     rng: np.random.Generator | None,
 ) -> None:
-    """Quantize the 1-d float64 block ``x`` into ``out`` (same length)."""
+    """Quantize the 1-d float64 block ``x`` into ``out`` (same length, any float dtype)."""
     n = x.shape[0]
-    t, y, d, u = s.t[:n], s.y[:n], s.d[:n], s.u[:n]
+    t, y, d = s.t[:n], s.y[:n], s.d[:n]
+    tf = t.view(_F64)
     # [docs:quantize-block:start]
     np.bitwise_and(x.view(_U64), _EXP_MASK, out=t)  # 2**e, e = binade of x
-    np.clip(t, plan.t_lo, plan.t_hi, out=t)  # 2**E, E = clamp(e, emin, emax + 1)
+    np.clip(tf, plan.t_lo, plan.t_hi, out=tf)  # 2**E, E = clamp(e, emin, e_top)
     np.subtract(plan.a_const, t, out=y.view(_U64))  # 2**(M - E)
     np.multiply(x, y, out=y)  # y = x * 2**(M - E): exact
     if plan.a_mul is not None:
         np.multiply(y, plan.a_mul, out=y)
     if plan.tiny_fix:
         _fix_tiny(x, y)
+    u = None
     if rng is not None:
+        u = s.u[:n]
         rng.random(out=u)  # one uniform per element, in order
-    _ROUNDERS[plan.rounding](y, d, u)  # integer neighbour of y: the one rounding
-    if plan.p_add is not None:
-        np.add(t, plan.p_add, out=t)  # 2**(E - M) (times the overflow scaling)
-    else:
-        np.multiply(y, plan.p_mul, out=y)
-    dst = y if plan.steps else out
-    np.multiply(y, t.view(_F64), out=dst)  # back to the value: exact
-    for i, step in enumerate(plan.steps):
-        dst = out if i == len(plan.steps) - 1 else y
-        _apply_step(step, y, dst, x, d)
+    plan.rounder(y, d, u)  # the one rounding: y to a neighbouring integer
+    last = len(plan.steps) - 1
+    for i, step in enumerate(plan.steps):  # scale back; overflow policy; signs
+        step(y, out if i == last else y, x, tf, d)
     # [docs:quantize-block:end]
     if plan.gap is not None:
         _round_gap(plan, x, out, u)
-    if not np.isfinite(np.add.reduce(x)):  # an inf or nan in the block (or a huge sum)
-        special = ~np.isfinite(x)
+    if plan.patch_specials and not np.isfinite(np.add.reduce(x)):
+        special = ~np.isfinite(x)  # an inf or nan in the block (or just a huge sum)
+        values = x[special]
         out[special] = np.where(
-            np.isnan(x[special]),
-            np.nan,
-            np.where(x[special] > 0, plan.inf_result[0], plan.inf_result[1]),
+            np.isnan(values), np.nan, np.where(values > 0, *plan.inf_result)
         )
-
-
-def _apply_step(
-    step: tuple[Any, ...], y: np.ndarray, dst: np.ndarray, x: np.ndarray, d: np.ndarray
-) -> None:
-    kind = step[0]
-    if kind == "mul":
-        np.multiply(y, step[1], out=dst)
-    elif kind == "add":
-        np.add(y, step[1], out=dst)
-    elif kind == "clip":
-        np.clip(y, step[1], step[2], out=dst)
-    elif kind == "min":
-        np.minimum(y, step[1], out=dst)
-    elif kind == "max":
-        np.maximum(y, step[1], out=dst)
-    elif kind == "copysign":
-        np.copysign(y, x, out=dst)
-    elif kind == "nan_over":
-        np.multiply(y, step[1], out=d)
-        np.multiply(d, 0.0, out=d)  # nan where |r| overflowed, else +-0
-        np.add(y, d, out=dst)
-    else:  # "over": generic overflow to the policy's value
-        over = np.abs(y) > step[1]
-        np.copyto(dst, y)
-        dst[over] = np.copysign(step[2], y[over])
 
 
 def _fix_tiny(x: np.ndarray, y: np.ndarray) -> None:
@@ -318,19 +343,56 @@ def _fix_tiny(x: np.ndarray, y: np.ndarray) -> None:
         y[small] = np.copysign(2.0**-1000, x[small])
 
 
-def _round_gap(plan: _Plan, x: np.ndarray, out: np.ndarray, u: np.ndarray) -> None:
+def _round_gap(plan: _Plan, x: np.ndarray, out: np.ndarray, u: np.ndarray | None) -> None:
     """Without subnormals, values below xmin round between 0 and xmin."""
     xmin, inv = plan.gap  # type: ignore[misc]
     small = np.abs(x) < xmin
     if not small.any():
         return
     y = x[small] * inv
-    _ROUNDERS[plan.rounding](y, np.empty_like(y), u[small])
+    plan.rounder(y, np.empty_like(y), None if u is None else u[small])
     y *= xmin
     np.copysign(y, x[small], out=y)
     if not plan.signed_zero:
         y += 0.0
     out[small] = y
+
+
+def _flat_pair(arr: np.ndarray, out: np.ndarray, c_order: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """1-d views of ``arr`` and ``out`` in the same element order, if both exist."""
+    if arr.flags.c_contiguous and out.flags.c_contiguous:
+        return arr.reshape(-1), out.reshape(-1)
+    if not c_order and arr.flags.f_contiguous and out.flags.f_contiguous:
+        return arr.reshape(-1, order="F"), out.reshape(-1, order="F")
+    return None
+
+
+def _run(plan: _Plan, arr: np.ndarray, out: np.ndarray, rng: np.random.Generator | None) -> None:
+    """Quantize ``arr`` into ``out`` block by block."""
+    scratch = _Scratch(min(_BLOCK, max(arr.size, 1)))
+    pair = _flat_pair(arr, out, c_order=rng is not None)
+    with np.errstate(all="ignore"):
+        if pair is None:  # general strides, or C order of a non-C-contiguous array
+            iterator = np.nditer(
+                [arr, out],
+                flags=["external_loop", "buffered", "zerosize_ok"],
+                op_flags=[["readonly"], ["writeonly"]],
+                op_dtypes=[_F64, _F64],
+                order="C" if rng is not None else "K",
+                casting="same_kind",
+                buffersize=_BLOCK,
+            )
+            with iterator:
+                for block, out_block in iterator:
+                    _quantize_block(plan, block, out_block, scratch, rng)
+            return
+        flat, flat_out = pair
+        for start in range(0, flat.shape[0], _BLOCK):
+            block = flat[start : start + _BLOCK]
+            if block.dtype != _F64:
+                block = scratch.x[: block.shape[0]]
+                np.copyto(block, flat[start : start + _BLOCK])
+            _quantize_block(plan, block, flat_out[start : start + _BLOCK], scratch, rng)
 
 
 # ----------------------------------------------------------------------------------
@@ -518,19 +580,6 @@ def quantize(
         _as_generator(rng)
     arr = _as_float_array(x)
     _check_fits(fmt, arr.dtype)
-    plan = _plan(fmt, rounding)
     out = np.empty_like(arr)
-    scratch = _Scratch(min(_BLOCK, max(arr.size, 1)))
-    iterator = np.nditer(
-        [arr, out],
-        flags=["external_loop", "buffered", "zerosize_ok"],
-        op_flags=[["readonly"], ["writeonly"]],
-        op_dtypes=[_F64, _F64],
-        order="C" if generator is not None else "K",
-        casting="same_kind",
-        buffersize=_BLOCK,
-    )
-    with iterator, np.errstate(all="ignore"):
-        for block, out_block in iterator:
-            _quantize_block(plan, block, out_block, scratch, generator)
+    _run(_plan(fmt, rounding), arr, out, generator)
     return out[()] if out.ndim == 0 else out
