@@ -39,6 +39,7 @@ class _Plan(NamedTuple):
     a_const: np.uint64  # bits of the scale to integers, a_const - bits(2**E)
     a_mul: float | None  # extra factor of that scale (split scaling) or None
     tiny_fix: bool  # scaled values may underflow (formats with emin >= M)
+    bit_rounder: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None  # see _bit_rounder
     rounder: _Rounder  # the rounding R of the scaled values to integers
     steps: tuple[_Step, ...]  # scale back, overflow policy, signs (last writes out)
     inf_result: tuple[float, float]  # results for +inf and -inf inputs
@@ -146,6 +147,7 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
         a_const=a_const,
         a_mul=a_mul,
         tiny_fix=m - emin <= 0,
+        bit_rounder=_bit_rounder(fmt, rounding),
         rounder=_ROUNDERS[rounding],
         steps=tuple(steps),
         inf_result=_infinity_results(fmt),
@@ -155,13 +157,69 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
     )
     # The branch-free steps often get inf and nan right by themselves; patch the
     # special inputs only where they do not.
-    special = np.array([math.inf, -math.inf, math.nan])
-    got = np.empty(3)
+    special = np.array([math.inf, -math.inf] + [math.nan] * 5)
+    special.view(_U64)[3:] = [0x7FF0000000000001, 0xFFF0000000000001, (1 << 63) - 1, (1 << 64) - 1]
+    got = np.empty(special.shape)
     with np.errstate(all="ignore"):
-        _quantize_block(plan._replace(patch_specials=False), special, got, _Scratch(3),
+        _quantize_block(plan._replace(patch_specials=False), special, got, _Scratch(7),
                         np.random.default_rng(0) if rounding == "stochastic" else None)
-    wanted = np.array([*plan.inf_result, math.nan])
+    wanted = np.array([*plan.inf_result] + [math.nan] * 5)
     return plan._replace(patch_specials=not np.array_equal(got, wanted, equal_nan=True))
+
+
+def _bit_rounder(
+    fmt: FloatFormat, rounding: str
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None:
+    """Integer rounding of the float64 bit patterns, for formats with float64's range.
+
+    When the format has float64's exponent range and subnormals (for example
+    ``FloatFormat.mantissa_only(M)``), its values are the float64 values whose last
+    ``s = 52 - M`` bits are zero, also among the subnormals, so rounding is done on
+    the bit patterns (sign and magnitude): truncate the last ``s`` bits and decide the
+    increment from them; a carry into the exponent field is the correct next binade,
+    and the carry past the largest finite value gives the bit pattern of infinity.
+    Returns ``f(bits, out_bits, scratch)`` or None if not applicable.
+    """
+    m = fmt.mantissa_bits
+    if not (fmt.emin == -1022 and fmt.emax == 1023 and fmt.has_inf and fmt.subnormals):
+        return None
+    if m == 52:
+        return lambda b, o, t: np.copyto(o, b)  # every float64 is representable
+    if m == 0 or (rounding in ("nearest_even", "nearest_away") and fmt.overflow != "inf"):
+        return None
+    s = 52 - m
+    low = np.uint64((1 << s) - 1)
+    high = np.uint64(((1 << 64) - 1) ^ ((1 << s) - 1))
+    half, one = np.uint64(1 << (s - 1)), np.uint64(1)
+    shift, lsb = np.uint64(s), np.uint64(1 << s)
+
+    def nearest_even(b: np.ndarray, o: np.ndarray, t: np.ndarray) -> None:
+        np.right_shift(b, shift, out=t)
+        np.bitwise_and(t, one, out=t)  # last kept bit: 1 if odd
+        np.add(t, b, out=t)
+        np.add(t, half - one, out=t)  # carries iff above half, or a tie and odd
+        np.bitwise_and(t, high, out=o)
+
+    def nearest_away(b: np.ndarray, o: np.ndarray, t: np.ndarray) -> None:
+        np.add(b, half, out=t)
+        np.bitwise_and(t, high, out=o)
+
+    def toward_zero(b: np.ndarray, o: np.ndarray, t: np.ndarray) -> None:
+        np.bitwise_and(b, high, out=o)
+
+    def odd(b: np.ndarray, o: np.ndarray, t: np.ndarray) -> None:
+        np.bitwise_and(b, low, out=t)
+        np.add(t, low, out=t)
+        np.bitwise_and(t, lsb, out=t)  # the last kept bit iff anything was discarded
+        np.bitwise_and(b, high, out=o)
+        np.bitwise_or(o, t, out=o)
+
+    return {
+        "nearest_even": nearest_even,
+        "nearest_away": nearest_away,
+        "toward_zero": toward_zero,
+        "odd": odd,
+    }.get(rounding)
 
 
 def _infinity_results(fmt: FloatFormat) -> tuple[float, float]:
@@ -302,6 +360,12 @@ def _quantize_block(
     """Quantize the 1-d float64 block ``x`` into ``out`` (same length, any float dtype)."""
     n = x.shape[0]
     t, y, d = s.t[:n], s.y[:n], s.d[:n]
+    if plan.bit_rounder is not None:
+        if rng is not None:
+            rng.random(out=s.u[:n])  # the uniforms are drawn in every mode
+        plan.bit_rounder(x.view(_U64), out.view(_U64), t)
+        _patch_specials(plan, x, out)
+        return
     tf = t.view(_F64)
     # [docs:quantize-block:start]
     np.bitwise_and(x.view(_U64), _EXP_MASK, out=t)  # 2**e, e = binade of x
@@ -323,6 +387,11 @@ def _quantize_block(
     # [docs:quantize-block:end]
     if plan.gap is not None:
         _round_gap(plan, x, out, u)
+    _patch_specials(plan, x, out)
+
+
+def _patch_specials(plan: _Plan, x: np.ndarray, out: np.ndarray) -> None:
+    """Set the results of inf and nan inputs where the branch-free steps miss them."""
     if plan.patch_specials and not np.isfinite(np.add.reduce(x)):
         special = ~np.isfinite(x)  # an inf or nan in the block (or just a huge sum)
         values = x[special]
