@@ -550,7 +550,9 @@ def quantize(
         ``"stochastic"`` is requested without ``rng``, or ``fmt`` does not fit the
         input dtype (for example ``fmt="fp32"`` is fine for a float32 array, but
         ``"fp64"`` or ``FloatFormat.mantissa_only(10)`` is not: the result could
-        not be represented without a second rounding).
+        not be represented without a second rounding), or ``fmt`` has normal values
+        below the smallest normal float64 (:math:`e_{\min} < -1022`, possible only
+        with a bias above 1023; :func:`refopt.exact` handles those).
     TypeError
         If ``x`` is bool, complex, object or string data, or ``rng`` is neither a
         Generator nor an int.
@@ -565,9 +567,10 @@ def quantize(
     (``fmt.xmax``).
 
     **One rounding.** For an input :math:`x` of binade :math:`e = \lfloor\log_2|x|\rfloor`
-    (read from the exponent bits) let :math:`E = \min(\max(e, e_{\min}), e_{\max} + 1)`.
-    The representable neighbours of :math:`x` are consecutive integer multiples of
-    the quantum :math:`2^{E-M}`, so
+    (read from the exponent bits) let :math:`E = \min(\max(e, e_{\min}), e_{\mathrm{top}})`
+    with a fixed :math:`e_{\mathrm{top}} \ge e_{\max} + 1` (larger inputs overflow
+    anyway). The representable neighbours of :math:`x`, with an unbounded exponent
+    range above, are consecutive integer multiples of the quantum :math:`2^{E-M}`, so
 
     .. math::
 
@@ -596,35 +599,43 @@ def quantize(
         Q(x) = \begin{cases} hi & \text{if } u < (x - lo)/(hi - lo),\\
                              lo & \text{otherwise,} \end{cases}
 
-    where the fraction is computed exactly, so :math:`P(Q(x) = hi)` is exactly the
-    fraction rounded down to a multiple of :math:`2^{-53}`; :math:`E[Q(x)] = x`
-    whenever the discarded part has at most 53 bits, and the same seed gives the
-    same bits.
+    where the fraction is computed exactly, so :math:`P(Q(x) = hi)` is the fraction
+    rounded up to a multiple of :math:`2^{-53}`: exactly the fraction, so that
+    :math:`\mathbb{E}[Q(x)] = x`, whenever the fraction has at most 53 bits after
+    the binary point; for float64 inputs in the normal range of ``fmt`` it has at
+    most :math:`52 - M`. The same seed gives the same bits.
 
     **Overflow.** Rounding is first done with an unbounded exponent range; if the
     result :math:`r` exceeds :math:`x_{\max}` in magnitude the format's policy
     (``fmt.overflow``) decides, with IEEE 754 semantics for the directed modes:
 
-    =====================================  ===================  ===================
-    mode                                   :math:`r > x_{\max}`  :math:`r < -x_{\max}`
-    =====================================  ===================  ===================
-    nearest_even, nearest_away, stochastic :math:`+\Omega`      :math:`-\Omega`
-    toward_zero, odd                       :math:`x_{\max}`     :math:`-x_{\max}`
-    up                                     :math:`+\Omega`      :math:`-x_{\max}`
-    down                                   :math:`x_{\max}`     :math:`-\Omega`
-    =====================================  ===================  ===================
+    ======================================  =======================  =======================
+    mode                                    :math:`r > x_{\max}`     :math:`r < -x_{\max}`
+    ======================================  =======================  =======================
+    nearest_even, nearest_away, stochastic  :math:`+\Omega`          :math:`-\Omega`
+    toward_zero, odd                        :math:`x_{\max}`         :math:`-x_{\max}`
+    up                                      :math:`+\Omega`          :math:`-x_{\max}`
+    down                                    :math:`x_{\max}`         :math:`-\Omega`
+    ======================================  =======================  =======================
 
     where :math:`\Omega` is :math:`\infty` for policy ``"inf"``, NaN for ``"nan"``
     and :math:`x_{\max}` for ``"saturate"``. For example ``fp8_e4m3fn`` (policy
     ``"nan"``, :math:`x_{\max} = 448`) rounds 464 to 448 (a tie, to even) and 465 to
-    NaN. Infinite inputs give :math:`\pm\infty` under ``"inf"``, NaN under ``"nan"``
-    and :math:`\pm x_{\max}` under ``"saturate"``; NaN gives NaN.
+    NaN. Infinite inputs stay :math:`\pm\infty` in formats that have infinities
+    (``top_binade="ieee"``, any mode and policy); in formats without them they give
+    NaN under ``"nan"`` and :math:`\pm x_{\max}` under ``"saturate"``. NaN gives NaN.
 
-    **Implementation.** The input is processed in blocks of 16384 elements with
-    in-place ufuncs on preallocated scratch buffers, so the extra memory is a few
-    hundred kilobytes whatever the size of ``x``; overflow is detected by scaling
-    (:math:`2^{e_{\max}+1}` times :math:`2^{1023-e_{\max}}` is float64 infinity)
-    rather than masks.
+    **Implementation.** The input is processed in blocks of 32768 elements with
+    in-place ufuncs on preallocated scratch buffers, so the extra memory is about a
+    megabyte whatever the size of ``x``, and no element takes a data-dependent
+    branch. Overflow to infinity is produced by scaling (:math:`2^{e_{\max}+1}`
+    times :math:`2^{1023-e_{\max}}` is float64 infinity; finite results scale back
+    exactly) and overflow to NaN by :math:`r + (r c)\cdot 0` with a constant
+    :math:`c` for which :math:`rc` overflows exactly when :math:`|r| > x_{\max}`.
+    Formats with float64's exponent range (such as ``FloatFormat.mantissa_only(M)``)
+    are rounded directly on the bit patterns in the modes where that is shorter:
+    the last :math:`52 - M` bits are cleared and the increment is decided from them,
+    and its carry into the exponent field is the next binade (or infinity).
 
     Examples
     --------
