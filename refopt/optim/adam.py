@@ -1,0 +1,321 @@
+"""Quantized Adam: the analysed (Défossez) form and PyTorch's practical form.
+
+Signatures::
+
+    adam(lr, b1=0.9, b2=0.999, eps=1e-8, *, variant="analysed", weight_decay=0.0,
+         decoupled=False, precision=None, master_weights=True, nonfinite="raise") -> Adam
+    Adam.init(params) -> AdamState(count, m, v)
+    Adam.update(params, grads, state) -> (params, state)
+    Adam.step(params, grads, state) -> StepResult(params, state, update, skipped)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from refopt.optim._common import (
+    Params,
+    StepResult,
+    as_tree,
+    build,
+    check_beta,
+    check_bool,
+    check_choice,
+    check_nonnegative,
+    check_positive,
+    check_same_structure,
+    get,
+    keys_of,
+)
+from refopt.optim.base import Optimizer, as_precision, check_nonfinite_policy
+from refopt.optim.precision import Precision
+
+__all__ = ["ADAM_VARIANTS", "Adam", "AdamState", "adam", "analysed_step_size"]
+
+ADAM_VARIANTS = ("analysed", "practical")
+
+
+class AdamState(NamedTuple):
+    """State of :class:`refopt.optim.Adam`.
+
+    Attributes
+    ----------
+    count : int
+        Number of steps taken.
+    m : numpy.ndarray or dict
+        First moment (stored quantized in the ``m`` format).
+    v : numpy.ndarray or dict
+        Second moment (stored quantized in the ``v`` format).
+    """
+
+    count: int
+    m: Params
+    v: Params
+
+
+def analysed_step_size(lr: float, b1: float, b2: float, t: int) -> float:
+    r"""Défossez's step size :math:`\alpha_t = \alpha(1-\beta_1)\sqrt{\sum_{j=0}^{t-1}\beta_2^j}`.
+
+    Parameters
+    ----------
+    lr : float
+        The base step size :math:`\alpha`.
+    b1, b2 : float
+        The moment decay rates, in :math:`[0, 1)`.
+    t : int
+        The step number, :math:`t \ge 1`.
+
+    Returns
+    -------
+    float
+        :math:`\alpha(1-\beta_1)\sqrt{(1-\beta_2^t)/(1-\beta_2)}`.
+
+    Notes
+    -----
+    With weighted-sum moments :math:`m_t = \sum_k \beta_1^{t-k} g_k` this step size
+    makes the update scale-free like PyTorch's bias-corrected one
+    (:prf:ref:`defossez-adam-momentum`).
+
+    Provenance: Défossez 2022.
+    """
+    with np.errstate(divide="ignore"):
+        geometric = -math.expm1(t * math.log(b2)) / (1.0 - b2) if b2 > 0 else 1.0
+    return lr * (1.0 - b1) * math.sqrt(geometric)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Adam(Optimizer):
+    """Quantized Adam; build it with :func:`refopt.optim.adam` (which documents it)."""
+
+    lr: float
+    b1: float
+    b2: float
+    eps: float
+    variant: str
+    weight_decay: float
+    decoupled: bool
+    precision: Precision
+    master_weights: bool
+    nonfinite: str
+    name = "adam"
+
+    def init(self, params: Params) -> AdamState:
+        """Zero moments shaped like ``params``.
+
+        Parameters
+        ----------
+        params : numpy.ndarray or dict of numpy.ndarray
+            The parameters (real floating-point).
+
+        Returns
+        -------
+        AdamState
+            ``AdamState(0, zeros, zeros)``.
+        """
+        params = as_tree(params, "params")
+        keys = keys_of(params)
+        zeros = [np.zeros_like(get(params, k)) for k in keys]
+        return AdamState(0, build(keys, zeros), build(keys, [z.copy() for z in zeros]))
+
+    def _check_state(self, params: Params, state: Any) -> None:
+        if not isinstance(state, AdamState):
+            raise TypeError(f"state must be an AdamState (from Adam.init), got {type(state).__name__}")
+        check_same_structure(params, as_tree(state.m, "state.m"), "params", "state.m")
+        check_same_structure(params, as_tree(state.v, "state.v"), "params", "state.v")
+
+    def moments(self, state: AdamState) -> dict[str, Params]:
+        """The stored moments.
+
+        Parameters
+        ----------
+        state : AdamState
+            A state of this optimizer.
+
+        Returns
+        -------
+        dict
+            ``{"m": state.m, "v": state.v}``.
+        """
+        return {"m": state.m, "v": state.v}
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor arguments except ``precision``.
+
+        Returns
+        -------
+        dict
+            ``lr, b1, b2, eps, variant, weight_decay, decoupled, master_weights,
+            nonfinite``.
+        """
+        fields = ("lr", "b1", "b2", "eps", "variant", "weight_decay", "decoupled", "master_weights", "nonfinite")
+        return {f: getattr(self, f) for f in fields}
+
+    def _step(self, params: Params, grads: Params, state: AdamState) -> StepResult:
+        t = int(state.count) + 1
+        m_old, v_old = as_tree(state.m, "state.m"), as_tree(state.v, "state.v")
+        keys = keys_of(params)
+        out: dict[str, list[np.ndarray]] = {"w": [], "m": [], "v": [], "u": []}
+        for k in keys:
+            w, m, v, u = self._leaf(get(params, k), get(grads, k), get(m_old, k), get(v_old, k), t)
+            for name, arr in zip("wmvu", (w, m, v, u)):
+                out[name].append(arr)
+        state = AdamState(t, build(keys, out["m"]), build(keys, out["v"]))
+        return StepResult(build(keys, out["w"]), state, build(keys, out["u"]))
+
+    def _leaf(
+        self, w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        P, b1, b2, lr, wd = self.precision, self.b1, self.b2, self.lr, self.weight_decay
+        if wd and not self.decoupled:
+            g = g + wd * w  # L2 regularisation: the decay enters the gradient
+        if self.variant == "analysed":
+            # [docs:adam-analysed:start]
+            m_new = P.quantize_m(b1 * m + g)  # [prf:defossez-adam-momentum] m = Q_M(b1 m + g^Q)
+            v_new = P.quantize_v(b2 * v + g * g)  # [prf:defossez-adam-momentum] v = Q_V(b2 v + (g^Q)^2)
+            alpha_t = analysed_step_size(lr, b1, b2, t)
+            u = alpha_t * m_new / np.sqrt(self.eps + v_new)  # eps inside the root
+            # [docs:adam-analysed:end]
+        else:
+            # [docs:adam-practical:start]
+            m_new = P.quantize_m(b1 * m + (1.0 - b1) * g)  # EMA moments (PyTorch)
+            v_new = P.quantize_v(b2 * v + (1.0 - b2) * (g * g))
+            bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t  # bias corrections
+            u = (lr / bc1) * m_new / (np.sqrt(v_new) / math.sqrt(bc2) + self.eps)  # eps outside
+            # [docs:adam-practical:end]
+        # [docs:adam-weights:start]
+        w_new = w * (1.0 - lr * wd) if (wd and self.decoupled) else w  # decoupled (AdamW) decay
+        w_new = w_new - u
+        if not self.master_weights:
+            w_new = P.quantize_weights(w_new)  # [prf:paper-framework] weights stored in the W format
+        # [docs:adam-weights:end]
+        return w_new, m_new, v_new, u
+
+
+def adam(
+    lr: float,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    *,
+    variant: str = "analysed",
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+    precision: Precision | None = None,
+    master_weights: bool = True,
+    nonfinite: str = "raise",
+) -> Adam:
+    r"""Adam with quantized weights, gradients and moments.
+
+    Parameters
+    ----------
+    lr : float
+        Step size :math:`\alpha > 0`.
+    b1, b2 : float, default 0.9, 0.999
+        Moment decay rates in :math:`[0, 1)`.
+    eps : float, default 1e-8
+        :math:`\varepsilon \ge 0` (inside the root for ``"analysed"``, outside for
+        ``"practical"``).
+    variant : {"analysed", "practical"}, default "analysed"
+        The recursion (see Notes).
+    weight_decay : float, default 0.0
+        Weight decay :math:`\lambda \ge 0`.
+    decoupled : bool, default False
+        False: L2 decay, :math:`\lambda w` is added to the quantized gradient. True:
+        decoupled (AdamW) decay, :math:`w \leftarrow w(1 - \alpha\lambda)` before the
+        Adam step.
+    precision : Precision, optional
+        The quantization policy (None: exact). The ``grads`` and ``weights``
+        components are applied by :func:`refopt.optim.quantized_grad` before
+        :meth:`Adam.update`; the update applies ``m``, ``v`` and (with
+        ``master_weights=False``) ``weights``.
+    master_weights : bool, default True
+        True: the optimizer keeps float64 master weights and :math:`Q_W` only makes
+        the copy the gradient is computed at (the paper's framework). False: the
+        weights themselves are stored in the W format, :math:`w \leftarrow Q_W(w -
+        u)`, so updates smaller than half a unit in the last place are rounded away.
+    nonfinite : {"raise", "skip"}, default "raise"
+        What a NaN or infinity in the gradient, a new moment or new weights does:
+        raise :class:`FloatingPointError` naming it, or skip the step (parameters and
+        state unchanged, the step count not advanced).
+
+    Returns
+    -------
+    Adam
+        An optimizer with ``init(params) -> AdamState(count, m, v)``,
+        ``update(params, grads, state) -> (params, state)`` and ``step`` (also
+        returning the update :math:`u`), see :class:`refopt.optim.base.Optimizer`.
+
+    Raises
+    ------
+    ValueError
+        If ``lr <= 0``, a beta is outside :math:`[0, 1)`, ``eps < 0``,
+        ``weight_decay < 0`` or ``variant``/``nonfinite`` is unknown.
+    TypeError
+        If an argument has the wrong type.
+
+    Notes
+    -----
+    Both variants take the quantized gradient :math:`g^Q_t = Q_G(\nabla f(Q_W(w_t)))`
+    (:prf:ref:`paper-framework`) and store their moments quantized; arithmetic
+    between quantization points is exact (float64).
+
+    ``"analysed"`` is Défossez et al.'s weighted-sum form (:prf:ref:`defossez-adam-momentum`)
+    with the framework's quantization points:
+
+    .. math::
+
+        m_t = Q_M(\beta_1 m_{t-1} + g^Q_t), \quad
+        v_t = Q_V(\beta_2 v_{t-1} + (g^Q_t)^2), \quad
+        w_{t+1} = w_t - \alpha_t \frac{m_t}{\sqrt{\varepsilon + v_t}},
+
+    with :math:`\alpha_t` from :func:`refopt.optim.analysed_step_size`.
+
+    ``"practical"`` follows ``torch.optim.Adam`` / ``AdamW``:
+
+    .. math::
+
+        m_t = Q_M(\beta_1 m_{t-1} + (1-\beta_1) g^Q_t), \quad
+        v_t = Q_V(\beta_2 v_{t-1} + (1-\beta_2) (g^Q_t)^2), \quad
+        w_{t+1} = w_t - \frac{\alpha}{1-\beta_1^t}
+        \frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \varepsilon}.
+
+    Without weight decay and with the relative-error quantizers of
+    :prf:ref:`paper-assumption-3-1`, the two are the same algorithm up to the
+    scaling of the states (a relative-error quantizer commutes with multiplication
+    by a positive constant when it is a power of two or the quantizer is exact) and
+    the position of :math:`\varepsilon`.
+
+    The update :math:`u` reported by :meth:`Adam.step` is the adaptive term
+    :math:`\alpha_t m_t/\sqrt{\varepsilon + v_t}` (resp. the practical one), without
+    the decoupled weight decay.
+
+    Provenance: Défossez 2022 (analysed form) with the paper's quantization points
+    (:prf:ref:`paper-framework`); PyTorch (practical form).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refopt.optim import adam, Precision
+    >>> opt = adam(0.1, precision=Precision(m="bf16", v="bf16"))
+    >>> w = np.array([1.0, -2.0])
+    >>> state = opt.init(w)
+    >>> w, state = opt.update(w, np.array([0.5, -0.25]), state)
+    >>> state.count, state.m
+    (1, array([ 0.5 , -0.25]))
+    """
+    return Adam(
+        lr=check_positive("lr", lr),
+        b1=check_beta("b1", b1),
+        b2=check_beta("b2", b2),
+        eps=check_nonnegative("eps", eps),
+        variant=check_choice("variant", variant, ADAM_VARIANTS),
+        weight_decay=check_nonnegative("weight_decay", weight_decay),
+        decoupled=check_bool("decoupled", decoupled),
+        precision=as_precision(precision),
+        master_weights=check_bool("master_weights", master_weights),
+        nonfinite=check_nonfinite_policy(nonfinite),
+    )
