@@ -22,21 +22,26 @@ Public API (exact signatures in each module's docstring):
 from refopt.optim._common import StepResult
 from refopt.optim.adam import ADAM_VARIANTS, Adam, AdamState, adam, analysed_step_size
 from refopt.optim.base import Optimizer
+from refopt.optim.check import CheckReport, Divergence, check_trace, ulp_distance
 from refopt.optim.combined import MuonAdam, MuonAdamState, muon_adam
 from refopt.optim.msign import NS5_COEFFICIENTS, default_rtol, msign, newton_schulz, ns_polynomial
 from refopt.optim.muon import Muon, MuonState, muon, shape_scale
 from refopt.optim.precision import COMPONENTS, Precision, WorstCase, worst_case
 from refopt.optim.registry import optimizer_from_config
 from refopt.optim.torch_profile import TorchAdamBF16, fma_fp32, torch_adam_bf16
+from refopt.optim.vectors import POLICIES, edge_set, write_vectors
 from refopt.optim.trace import RECORDABLE, GradSample, Trace, quantized_grad, run, sample_gradient
 
 __all__ = [
     "ADAM_VARIANTS",
     "COMPONENTS",
     "NS5_COEFFICIENTS",
+    "POLICIES",
     "RECORDABLE",
     "Adam",
     "AdamState",
+    "CheckReport",
+    "Divergence",
     "GradSample",
     "Muon",
     "MuonAdam",
@@ -50,7 +55,9 @@ __all__ = [
     "WorstCase",
     "adam",
     "analysed_step_size",
+    "check_trace",
     "default_rtol",
+    "edge_set",
     "fma_fp32",
     "msign",
     "muon",
@@ -63,5 +70,7 @@ __all__ = [
     "sample_gradient",
     "shape_scale",
     "torch_adam_bf16",
+    "ulp_distance",
     "worst_case",
+    "write_vectors",
 ]
