@@ -172,8 +172,10 @@ def trajectory_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> 
         norm of the exact gradient at
         the master weights), ``loss``, ``v_zero`` (fraction of second-moment entries
         equal to 0, Adam only), ``final_grad_norm``, ``tail_grad_norm`` (median over
-        the last 20% of records), ``final_loss``, ``diverged`` (non-finite values or
-        an optimizer error) and ``error`` (its message).
+        the last 20% of records), ``final_loss``, ``max_grad_inf`` (largest
+        :math:`|\\nabla f|` entry the oracle returned, before scaling), ``max_weight_norm``
+        (largest :math:`\\|W_t\\|_F`), ``diverged`` (non-finite values or an optimizer
+        error) and ``error`` (its message).
 
     Raises
     ------
@@ -192,8 +194,11 @@ def trajectory_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> 
     noise_rng = np.random.default_rng(noise_ss)
     scale = p["grad_scale"]
 
+    seen = {"grad_inf": 0.0, "weight_norm": 0.0}
+
     def oracle(w: np.ndarray) -> np.ndarray:
         g = problem.stochastic_grad(w, noise_rng) if p["noise"] > 0 else problem.grad(w)
+        seen["grad_inf"] = max(seen["grad_inf"], float(np.max(np.abs(g))))
         return scale * g if scale != 1.0 else g
 
     w = np.zeros(problem.shape) if p["start"] == "zeros" else problem.initial_point(p["start"])
@@ -220,8 +225,11 @@ def trajectory_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> 
             if not np.all(np.isfinite(w)):
                 error = f"step {t}: non-finite weights"
                 break
+            seen["weight_norm"] = max(seen["weight_norm"], float(np.linalg.norm(w)))
             if t % p["every"] == 0 or t == p["steps"] or t == 1:
                 record(t, w, state)
+    out["max_grad_inf"] = seen["grad_inf"]
+    out["max_weight_norm"] = seen["weight_norm"]
     return _summarise(out, error)
 
 

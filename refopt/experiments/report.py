@@ -193,7 +193,11 @@ def _floors(spec: Study, recs: list[dict[str, Any]], bounds: dict[str, list[floa
     ts = sorted({param(r, "steps") for r in recs})
     series = {f: {param(r, "steps"): r["result"]["tail_grad_norm"] for r in rs} for (f,), rs in group(recs, "format").items()}
     cols = list(series)
-    rows = [[str(t)] + [_g(series[c].get(t)) for c in cols] for t in ts]
+    if bounds:
+        rows = [[str(t)] + [f"{_g(series[c].get(t))} / {_g(bounds[c][i]) if bounds[c][i] != math.inf else 'n/a'}"
+                            for c in cols] for i, t in enumerate(ts)]
+    else:
+        rows = [[str(t)] + [_g(series[c].get(t)) for c in cols] for t in ts]
     findings = []
     for f, by in series.items():
         a, b = by[ts[-2]], by[ts[-1]]
@@ -206,14 +210,28 @@ def _floors(spec: Study, recs: list[dict[str, Any]], bounds: dict[str, list[floa
             + "."
         )
     if bounds:
-        ratios = [bounds[f][-1] / series[f][ts[-1]] for f in bounds if f in series and finite(series[f][ts[-1]])]
-        if ratios:
+        ok = [f for f in bounds if finite(bounds[f][-1]) and finite(series[f][ts[-1]])]
+        na = [f for f in bounds if not finite(bounds[f][-1])]
+        if ok:
+            ratios = [bounds[f][-1] / series[f][ts[-1]] for f in ok]
+            below = [f for f in ok if bounds[f][-1] < series[f][ts[-1]]]
             findings.append(
-                f"The bound lies x{_g(min(ratios))} .. x{_g(max(ratios))} above the measured values at T = {ts[-1]}: "
-                "it is an upper bound, valid but far from tight; compare its shape in T, not its level."
+                f"refopt's bound (square root of its bound on E||grad F||^2) lies x{_g(min(ratios))} .. "
+                f"x{_g(max(ratios))} above the measured values at T = {ts[-1]} for {', '.join(ok)}"
+                + (f"; it is BELOW the measurement for {', '.join(below)}, which would contradict it"
+                   if below else ": valid, and far from tight")
+                + ". From T = " + str(ts[0]) + " to " + str(ts[-1]) + " it changes by "
+                + ", ".join(f"{f} x{_g(bounds[f][-1] / bounds[f][0])}" for f in ok if finite(bounds[f][0]))
+                + " (compare its trend in T with the measured one, not its level)."
+            )
+        if na:
+            findings.append(
+                f"For {', '.join(na)} a condition of the bound fails (q too large for b1 = 0.9 and this b2), so it "
+                "predicts nothing there (n/a in the table), although the runs themselves stay finite."
             )
     head = ", ".join(f"{c} {_g(series[c][ts[-1]])}" for c in cols)
-    return {"headers": ["T", *cols], "rows": rows, "findings": findings, "headline": f"at T = {ts[-1]}: {head}"}
+    headers = ["T", *(f"{c} (measured / bound)" for c in cols)] if bounds else ["T", *cols]
+    return {"headers": headers, "rows": rows, "findings": findings, "headline": f"at T = {ts[-1]}: {head}"}
 
 
 def _underflow(spec: Study, recs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -273,8 +291,8 @@ def _mlp(spec: Study, recs: list[dict[str, Any]]) -> dict[str, Any]:
             "rows": rows, "findings": findings, "headline": head}
 
 
-def _floor_bounds(recs: list[dict[str, Any]]) -> dict[str, list[float]] | None:
-    """The bound's prediction per format and horizon, when refopt.theory provides it."""
+def _floor_bounds(recs: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """The bound's prediction per format and horizon (refopt's Adam bound)."""
     from refopt.experiments.theory_link import floor_bounds
 
     return floor_bounds(recs)
