@@ -283,11 +283,10 @@ def adam(
         w_{t+1} = w_t - \frac{\alpha}{1-\beta_1^t}
         \frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \varepsilon}.
 
-    Without weight decay and with the relative-error quantizers of
-    :prf:ref:`paper-assumption-3-1`, the two are the same algorithm up to the
-    scaling of the states (a relative-error quantizer commutes with multiplication
-    by a positive constant when it is a power of two or the quantizer is exact) and
-    the position of :math:`\varepsilon`.
+    In exact arithmetic, without weight decay and with :math:`\varepsilon = 0`, the
+    practical update equals the analysed one divided by :math:`1 - \beta_1^t` (the EMA
+    states are the weighted sums times :math:`1-\beta_1` and :math:`1-\beta_2`;
+    Défossez's form omits the momentum bias correction).
 
     The update :math:`u` reported by :meth:`Adam.step` is the adaptive term
     :math:`\alpha_t m_t/\sqrt{\varepsilon + v_t}` (resp. the practical one), without
