@@ -1,0 +1,109 @@
+"""Resolve references to refopt objects written with the path of their defining module.
+
+The API reference documents each public object once, under the name its package exports
+(``refopt.FloatFormat``, ``refopt.optim.adam``). Docstrings and pages may also name an
+object by the module that defines it (``refopt.formats.FloatFormat``,
+``refopt.optim.adam.adam``). Without help, nitpicky mode reports those as unresolved.
+
+This extension handles Sphinx's ``missing-reference`` event for the Python domain: when the
+target imports to the *same object* as a documented name, the reference links to that
+entry. A reference to an undocumented submodule of a documented package (``:mod:`` of
+``refopt.experiments.cells``) links to the package's page. Anything else stays unresolved
+and is reported as usual, so misspelt names still fail the build.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.util.nodes import make_refnode
+
+_SCALARS = (int, float, complex, str, bytes, bool, type(None))
+
+
+def _import(path: str) -> Any:
+    """The object named by a dotted path, or None."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except Exception:  # not a module (or broken): try a shorter prefix
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _documented(env: Any) -> dict[int, tuple[str, Any]]:
+    """id(object) -> (documented name, domain entry), built once per build."""
+    cache = getattr(env, "_refopt_api_ids", None)
+    if cache is not None:
+        return cache
+    cache = {}
+    for name, entry in env.domains["py"].objects.items():
+        if not name.startswith("refopt"):
+            continue
+        obj = _import(name)
+        if obj is None or isinstance(obj, _SCALARS):
+            continue
+        cache.setdefault(id(obj), (name, entry))
+    env._refopt_api_ids = cache
+    return cache
+
+
+def resolve(app: Sphinx, env: Any, node: nodes.Element, contnode: nodes.Element):
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    candidates = [target]
+    module = node.get("py:module")
+    if module and not target.startswith("refopt"):
+        candidates.insert(0, f"{module}.{target}")
+    for path in candidates:
+        if not path.startswith("refopt"):
+            continue
+        obj = _import(path)
+        if obj is None or isinstance(obj, _SCALARS):
+            continue
+        if isinstance(obj, types.ModuleType):
+            return _module_link(app, env, node, contnode, path)
+        hit = _documented(env).get(id(obj))
+        if hit is not None:
+            _, entry = hit
+            return make_refnode(
+                app.builder, node["refdoc"], entry.docname, entry.node_id, contnode
+            )
+    return None
+
+
+def _module_link(app, env, node, contnode, path):
+    """Link an undocumented submodule to its nearest documented ancestor package."""
+    modules = env.domains["py"].modules
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        parent = ".".join(parts[:cut])
+        if parent in modules:
+            entry = modules[parent]
+            return make_refnode(
+                app.builder, node["refdoc"], entry.docname, entry.node_id, contnode
+            )
+    return None
+
+
+def reset(app: Sphinx, env: Any, *args: Any) -> None:
+    if hasattr(env, "_refopt_api_ids"):
+        del env._refopt_api_ids
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("missing-reference", resolve)
+    app.connect("env-updated", reset)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
