@@ -78,7 +78,7 @@ def analysed_step_size(lr: float, b1: float, b2: float, t: int) -> float:
     -----
     With weighted-sum moments :math:`m_t = \sum_k \beta_1^{t-k} g_k` this step size
     makes the update scale-free like PyTorch's bias-corrected one
-    (:prf:ref:`defossez-adam-momentum`).
+    (:prf:ref:`refopt-algorithm-adam-analysed`).
 
     Provenance: Défossez 2022.
     """
@@ -174,14 +174,14 @@ class Adam(Optimizer):
             g = g + wd * w  # L2 regularisation: the decay enters the gradient
         if self.variant == "analysed":
             # [docs:adam-analysed:start]
-            m_new = P.quantize_m(b1 * m + g)  # [prf:defossez-adam-momentum] m = Q_M(b1 m + g^Q)
-            v_new = P.quantize_v(b2 * v + g * g)  # [prf:defossez-adam-momentum] v = Q_V(b2 v + (g^Q)^2)
+            m_new = P.quantize_m(b1 * m + g)  # [prf:refopt-algorithm-adam-analysed] m = Q_M(b1 m + g^Q)
+            v_new = P.quantize_v(b2 * v + g * g)  # [prf:refopt-algorithm-adam-analysed] v = Q_V(b2 v + (g^Q)^2)
             alpha_t = analysed_step_size(lr, b1, b2, t)
             u = alpha_t * m_new / np.sqrt(self.eps + v_new)  # eps inside the root
             # [docs:adam-analysed:end]
         else:
             # [docs:adam-practical:start]
-            m_new = P.quantize_m(b1 * m + (1.0 - b1) * g)  # EMA moments (PyTorch)
+            m_new = P.quantize_m(b1 * m + (1.0 - b1) * g)  # [prf:refopt-algorithm-adam-practical] EMA
             v_new = P.quantize_v(b2 * v + (1.0 - b2) * (g * g))
             bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t  # bias corrections
             u = (lr / bc1) * m_new / (np.sqrt(v_new) / math.sqrt(bc2) + self.eps)  # eps outside
@@ -230,7 +230,7 @@ def adam(
     precision : Precision, optional
         The quantization policy (None: exact). The ``grads`` and ``weights``
         components are applied by :func:`refopt.optim.quantized_grad` before
-        :meth:`Adam.update`; the update applies ``m``, ``v`` and (with
+        ``Adam.update``; the update applies ``m``, ``v`` and (with
         ``master_weights=False``) ``weights``.
     master_weights : bool, default True
         True: the optimizer keeps float64 master weights and :math:`Q_W` only makes
@@ -247,7 +247,7 @@ def adam(
     Adam
         An optimizer with ``init(params) -> AdamState(count, m, v)``,
         ``update(params, grads, state) -> (params, state)`` and ``step`` (also
-        returning the update :math:`u`), see :class:`refopt.optim.base.Optimizer`.
+        returning the update :math:`u`), see :class:`refopt.optim.Optimizer`.
 
     Raises
     ------
@@ -263,7 +263,7 @@ def adam(
     (:prf:ref:`paper-framework`) and store their moments quantized; arithmetic
     between quantization points is exact (float64).
 
-    ``"analysed"`` is Défossez et al.'s weighted-sum form (:prf:ref:`defossez-adam-momentum`)
+    ``"analysed"`` is Défossez et al.'s weighted-sum form (:prf:ref:`refopt-algorithm-adam-analysed`)
     with the framework's quantization points:
 
     .. math::
@@ -274,7 +274,8 @@ def adam(
 
     with :math:`\alpha_t` from :func:`refopt.optim.analysed_step_size`.
 
-    ``"practical"`` follows ``torch.optim.Adam`` / ``AdamW``:
+    ``"practical"`` follows ``torch.optim.Adam`` / ``AdamW``
+    (:prf:ref:`refopt-algorithm-adam-practical`):
 
     .. math::
 
@@ -286,9 +287,10 @@ def adam(
     In exact arithmetic, without weight decay and with :math:`\varepsilon = 0`, the
     practical update equals the analysed one divided by :math:`1 - \beta_1^t` (the EMA
     states are the weighted sums times :math:`1-\beta_1` and :math:`1-\beta_2`;
-    Défossez's form omits the momentum bias correction).
+    Défossez's form omits the momentum bias correction; see
+    :prf:ref:`refopt-lemma-ema-sum-equivalence` for the quantized case).
 
-    The update :math:`u` reported by :meth:`Adam.step` is the adaptive term
+    The update :math:`u` reported by ``Adam.step`` is the adaptive term
     :math:`\alpha_t m_t/\sqrt{\varepsilon + v_t}` (resp. the practical one), without
     the decoupled weight decay.
 

@@ -6,9 +6,9 @@ Signatures::
     ulp_distance(a, b, fmt=None) -> float
 
 Another implementation (PyTorch, JAX, CUDA...) records its run in the trace layout of
-:mod:`refopt.optim.trace` (the ``config`` JSON names the optimizer and its precision as
+:class:`refopt.optim.Trace` (the ``config`` JSON names the optimizer and its precision as
 ``opt.config()`` does; golden vectors from ``refopt vectors`` carry ready-made configs).
-:func:`check_trace` replays the same optimizer from the trace's own inputs (the first
+:func:`refopt.optim.check_trace` replays the same optimizer from the trace's own inputs (the first
 weights and the oracle's gradient ``g`` at every step), in the framework's order, and
 compares every recorded quantity, step by step, in the order it is computed:
 ``w, wq, gq, m, v, update`` and finally ``final``.
@@ -225,7 +225,7 @@ def check_trace(
     Returns
     -------
     CheckReport
-        ``ok`` and, if not, the first :class:`refopt.optim.check.Divergence`
+        ``ok`` and, if not, the first :class:`refopt.optim.Divergence`
         (step, component, parameter key, index, both values, ULP distance).
 
     Raises
@@ -233,6 +233,16 @@ def check_trace(
     ValueError
         If the trace cannot be replayed (no config, not recorded at every step,
         ``w``/``g`` missing) or shapes disagree.
+
+    Notes
+    -----
+    Quantities are compared step by step in the order they are computed,
+    ``w, wq, gq, m, v, update``, and ``final`` last, so the report names the first
+    operation that went wrong rather than its consequences. ULP distances use the
+    component's storage format (fp64 for unquantized ones). With a stochastic
+    rounding policy the replay reproduces refopt's own draws (the generator state is
+    in the config); another implementation can only match that with the same
+    generator, so check it with deterministic rounding modes.
     """
     tol = check_nonnegative("ulps", ulps)
     theirs = theirs if isinstance(theirs, Trace) else Trace.load(theirs)

@@ -86,10 +86,11 @@ def msign(M: object, rtol: float | None = None) -> np.ndarray:
     :math:`\langle M, O\rangle` over the spectral-norm unit ball, with value
     :math:`\|M\|_*`, and it is invariant under :math:`M \mapsto cM`, :math:`c > 0`.
     For full-rank :math:`M` it is the orthogonal polar factor (what
-    :func:`scipy.linalg.polar` returns); for rank-deficient :math:`M` the polar
+    ``scipy.linalg.polar`` returns); for rank-deficient :math:`M` the polar
     factor is not unique and SciPy fills the null spaces with arbitrary directions,
     while this function leaves them out (the zero matrix maps to zero). This is the
-    exact orthogonalization analysed for quantized Muon (:prf:ref:`paper-framework`).
+    exact orthogonalization of quantized Muon (:prf:ref:`refopt-def-msign`,
+    :prf:ref:`refopt-lemma-msign`).
 
     Provenance: refopt (definition; the rank-aware choice is refopt's).
 
@@ -111,7 +112,7 @@ def msign(M: object, rtol: float | None = None) -> np.ndarray:
     # [docs:msign:start]
     U, s, Vt = np.linalg.svd(A, full_matrices=False)
     r = int(np.count_nonzero(s > tol * s[0])) if s[0] > 0 else 0
-    return U[:, :r] @ Vt[:r]  # [prf:paper-framework] exact orthogonalization U_r V_r^T
+    return U[:, :r] @ Vt[:r]  # [prf:refopt-def-msign] U_r V_r^T
     # [docs:msign:end]
 
 

@@ -213,7 +213,7 @@ class Muon(Optimizer):
         P, beta, lr, wd = self.precision, self.beta, self.lr, self.weight_decay
         # [docs:muon:start]
         c = 1.0 - beta if self.momentum == "ema" else 1.0
-        m_new = P.quantize_m(beta * m + c * g)  # [prf:paper-framework] M = Q_M(beta M + (1-beta) G^Q)
+        m_new = P.quantize_m(beta * m + c * g)  # [prf:refopt-algorithm-muon] M = Q_M(beta M + (1-beta) G^Q)
         d = c * g + beta * m_new if self.nesterov else m_new  # Nesterov look-ahead (exact)
         u = (lr * shape_scale(w.shape, self.scale)) * self.orthogonalized(d)
         w_new = w * (1.0 - lr * wd) if wd else w  # decoupled weight decay
@@ -283,7 +283,7 @@ def muon(
     -------
     Muon
         An optimizer with ``init(params) -> MuonState(count, m)``, ``update`` and
-        ``step`` (see :class:`refopt.optim.base.Optimizer`). Every parameter must be
+        ``step`` (see :class:`refopt.optim.Optimizer`). Every parameter must be
         2-D.
 
     Raises
@@ -295,20 +295,19 @@ def muon(
 
     Notes
     -----
-    One step, with the quantized gradient :math:`G^Q` computed at :math:`Q_W(W)`
-    (:prf:ref:`paper-framework`):
+    One step of :prf:ref:`refopt-algorithm-muon`, with the quantized gradient
+    :math:`G^Q` computed at :math:`Q_W(W)` (:prf:ref:`paper-framework`):
 
     .. math::
 
         M_t = Q_M(\beta M_{t-1} + (1-\beta) G^Q_t), \qquad
         W_{t+1} = W_t(1 - \eta\lambda) - \eta\, s\, \mathrm{msign}(M_t),
 
-    with :math:`s` the shape scale. The update reported by :meth:`Muon.step` is
-    :math:`\eta s\,\mathrm{msign}(\cdot)`. Exact SVD orthogonalization means the
-    quantization error of :math:`M` enters only through its effect on the singular
-    vectors: ``msign`` is scale invariant, so relative errors of size :math:`q_M`
-    move the update by :math:`O(q_M \kappa)` where :math:`\kappa` measures the gap
-    between singular values, and never amplify magnitudes.
+    with :math:`s` the shape scale. The update reported by ``Muon.step`` is
+    :math:`\eta s\,\mathrm{msign}(\cdot)`. With exact orthogonalization the step
+    length is fixed, :math:`\|\eta s\,\mathrm{msign}(M_t)\|_2 = \eta s` (for
+    :math:`M_t \ne 0`), and ``msign`` ignores positive rescaling of :math:`M_t`:
+    quantization errors of :math:`M` can turn the step but never lengthen it.
 
     Provenance: paper (quantized Muon with exact orthogonalization, Theorem 4.6's
     algorithm in outline; the exact form here is refopt's reconstruction); options

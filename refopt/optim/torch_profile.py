@@ -101,7 +101,7 @@ def _check_bf16(tree: Params, name: str) -> None:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class TorchAdamBF16(Adam):
-    """PyTorch 2.13 CPU Adam/AdamW on bf16 tensors; build with :func:`refopt.optim.torch_adam_bf16`."""
+    """PyTorch 2.13 CPU Adam/AdamW on bf16; build with :func:`refopt.optim.torch_adam_bf16`."""
 
     vector_width: int = 32
     name = "torch_adam_bf16"

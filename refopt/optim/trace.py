@@ -7,15 +7,7 @@ Signatures::
     run(grad_fn, opt, w0, steps, *, rng, record=RECORDABLE, every=1) -> Trace
     Trace.save(path); Trace.load(path) -> Trace
 
-**Trace file layout** (``.npz``, readable without Python's pickle): ``config`` is a
-0-d string array holding JSON: ``{"optimizer": opt.config(), "record": [...],
-"every": k, "steps": n, "params": "array" | "dict", "keys": [...]}``; ``steps`` holds
-the recorded step numbers :math:`t` (1-based); each recorded quantity is stacked along
-a leading axis, one row per recorded step, under its name (``"w"``) or, for dict
-parameters, ``"name/key"`` (``"w/layer1"``); ``final`` (or ``final/key``) holds the
-parameters after the last step. ``w`` and ``wq`` are taken before step :math:`t`;
-``g`` (the oracle's gradient at ``wq``), ``gq``, ``loss``; ``m``, ``v`` and
-``update`` after it.
+The trace file layout is described in :class:`refopt.optim.Trace`.
 """
 
 from __future__ import annotations
@@ -142,7 +134,7 @@ def quantized_grad(
 
 
 class Trace:
-    """Recorded quantities of a run (see the module docstring for the layout).
+    """Recorded quantities of a run, and the ``.npz`` layout other implementations write.
 
     Parameters
     ----------
@@ -152,6 +144,18 @@ class Trace:
         Recorded step numbers (1-based).
     arrays : dict of str to numpy.ndarray
         Flat names (``"w"`` or ``"w/key"``, ``"final"``...) to stacked arrays.
+
+    Notes
+    -----
+    **Trace file layout** (``.npz``, readable without Python's pickle): ``config`` is a
+    0-d string array holding JSON: ``{"optimizer": opt.config(), "record": [...],
+    "every": k, "steps": n, "params": "array" | "dict", "keys": [...]}``; ``steps`` holds
+    the recorded step numbers :math:`t` (1-based); each recorded quantity is stacked along
+    a leading axis, one row per recorded step, under its name (``"w"``) or, for dict
+    parameters, ``"name/key"`` (``"w/layer1"``); ``final`` (or ``final/key``) holds the
+    parameters after the last step. ``w`` and ``wq`` are taken before step :math:`t`;
+    ``g`` (the oracle's gradient at ``wq``), ``gq``, ``loss``; ``m``, ``v`` and
+    ``update`` after it.
     """
 
     def __init__(self, config: dict[str, Any], steps: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
@@ -161,7 +165,7 @@ class Trace:
 
     @property
     def names(self) -> list[str]:
-        """The recorded quantities (in :data:`refopt.optim.trace.RECORDABLE` order)."""
+        """The recorded quantities (in ``RECORDABLE`` order)."""
         return [n for n in RECORDABLE if n in self.config.get("record", [])]
 
     def _get(self, name: str) -> Params:

@@ -8,10 +8,10 @@ Signatures::
 
 ``write_vectors`` writes into a directory:
 
-- ``quantize.npz``: for every preset format, the edge set of :func:`edge_set` and
+- ``quantize.npz``: for every preset format, the edge set of :func:`refopt.optim.edge_set` and
   its rounding in every deterministic mode, with bit patterns as hex strings;
 - one trace per optimizer and precision policy (``<optimizer>_<policy>.npz`` in the
-  layout of :mod:`refopt.optim.trace`), with the config another implementation
+  layout of :class:`refopt.optim.Trace`), with the config another implementation
   needs and the oracle gradients it should consume;
 - ``manifest.json`` describing every file and array, the seed, formats and roundings.
 """
