@@ -317,7 +317,7 @@ def condition_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> d
     Returns
     -------
     dict
-        ``rho`` (:func:`condition_ratio`), recorded ``t``, ``grad_norm`` and
+        ``rho`` (:func:`refopt.experiments.cells.condition_ratio`), recorded ``t``, ``grad_norm`` and
         ``ratio`` (:math:`\\max_i |m_i|/\\sqrt{\\epsilon + v_i}`, the step length in units
         of the step size), ``final_grad_norm``, ``max_ratio``, ``diverged``.
 

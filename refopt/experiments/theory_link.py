@@ -30,7 +30,7 @@ def floor_bounds(records: list[dict[str, Any]]) -> dict[str, list[float]]:
 
     Notes
     -----
-    Provenance: refopt (:prf:ref:`refopt-theorem-adam-quantized`).
+    Provenance: refopt (the bound of :func:`refopt.theory.adam_bound`).
     """
     from refopt.theory import adam_bound, component_errors
 
