@@ -152,3 +152,29 @@ def test_cell_seed_reaches_cells():
     s = get_study("mantissa")
     a = trajectory_cell({**s.cells[0], "steps": 5, "every": 5}, cell_seed(s.seed, s.name, s.cells[0]))
     assert math.isfinite(a["final_grad_norm"])
+
+
+def test_real_cells_bit_identical_for_1_and_2_jobs(tmp_path):
+    from refopt.experiments.runner import run_cells
+
+    grid = [{**SMALL, "format": f"M{m}", "rounding": "stochastic", "optimizer": o,
+             "components": "WGm" if o == "muon" else "WGmv", "lr": 3e-3}
+            for m in (2, 5) for o in ("adam", "muon")]
+    one = run_cells(trajectory_cell, grid, tmp_path / "a", study="s", seed=11, jobs=1, progress=False)
+    two = run_cells(trajectory_cell, grid, tmp_path / "b", study="s", seed=11, jobs=2, progress=False)
+    assert [r["result"] for r in one] == [r["result"] for r in two]
+
+
+def test_mlp_cell_on_a_tiny_cifar_directory(tmp_path):
+    import pickle
+
+    rng = np.random.default_rng(0)
+    d = tmp_path / "cifar-10-batches-py"
+    d.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8),
+                 b"labels": [int(v) for v in rng.integers(0, 10, 20)]}
+        (d / name).write_bytes(pickle.dumps(batch, protocol=2))
+    r = mlp_cell({"dataset": "cifar10", "data": str(tmp_path), "hidden": [8, 8, 8], "steps": 6, "every": 3,
+                  "batch": 16, "optimizer": "muon", "format": "bf16"}, seed())
+    assert r["dataset"] == "cifar10" and r["t"] == [0, 3, 6] and not r["diverged"]

@@ -196,7 +196,7 @@ def trajectory_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> 
 
     seen = {"grad_inf": 0.0, "weight_norm": 0.0}
 
-    def oracle(w: np.ndarray) -> np.ndarray:
+    def oracle(w: np.ndarray) -> np.ndarray:  # called at Q_W(w); its output is then Q_G-rounded
         g = problem.stochastic_grad(w, noise_rng) if p["noise"] > 0 else problem.grad(w)
         seen["grad_inf"] = max(seen["grad_inf"], float(np.max(np.abs(g))))
         return scale * g if scale != 1.0 else g
@@ -217,7 +217,7 @@ def trajectory_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> 
     with np.errstate(all="ignore"):
         for t in range(1, p["steps"] + 1):
             try:
-                g = quantized_grad(oracle, w, precision)
+                g = quantized_grad(oracle, w, precision)  # [prf:paper-framework]
                 w, state = opt.update(w, g, state)
             except (ValueError, FloatingPointError, OverflowError, np.linalg.LinAlgError) as exc:
                 error = f"step {t}: {exc}"
@@ -285,7 +285,7 @@ def condition_ratio(b1: float, b2: float, q_m: float, q_v: float) -> float:
     Provenance: paper (Theorem 4.5 requires :math:`b_1^2(1+q_M)^2 < b_2(1-q_V)`).
     """
     den = b2 * (1.0 - q_v)
-    return math.inf if den <= 0 else b1**2 * (1.0 + q_m) ** 2 / den
+    return math.inf if den <= 0 else b1**2 * (1.0 + q_m) ** 2 / den  # [prf:paper-theorem-4-5]
 
 
 def condition_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> dict[str, Any]:
