@@ -8,6 +8,7 @@ and agrees bit for bit with the scalar mpmath oracle :func:`refopt.exact`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import numbers
@@ -46,6 +47,7 @@ class _Plan(NamedTuple):
     patch_specials: bool  # whether inf/nan inputs need the explicit results
     gap: tuple[float, float] | None  # (xmin, 1/xmin) when subnormals are off
     signed_zero: bool  # False for "fnuz" formats (no negative zero)
+    prescale: tuple[float, float, _Plan, float, float] | None = None  # see _prescaled_plan
 
 
 # Which side of the range overflows to the policy's value ("ov") and which side
@@ -73,12 +75,6 @@ def _check_fits(fmt: FloatFormat, dtype: np.dtype) -> None:
             f"smallest value >= 2**{tiny_exp}); rounding through {dtype.name} would round "
             f"twice, so convert the input to float64 first"
         )
-    if emin < -1022:
-        raise ValueError(
-            f"fmt: {_describe(fmt)} has emin = {emin} < -1022 (normal values below the "
-            "smallest normal float64), which refopt.quantize does not support; "
-            "refopt.exact handles it"
-        )
 
 
 def _describe(fmt: FloatFormat) -> str:
@@ -89,6 +85,8 @@ def _describe(fmt: FloatFormat) -> str:
 def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
     """Precompute the per-format constants of the blocked algorithm (see quantize Notes)."""
     m, emin, emax = fmt.mantissa_bits, fmt.emin, fmt.emax
+    if emin < -1022:
+        return _prescaled_plan(fmt, rounding)
     xmax = float(fmt.xmax)
     policy = fmt.overflow
     # Binade clamp above: any e_top >= emax + 1 keeps every overflow an overflow, and
@@ -107,6 +105,9 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
     # every E in [emin, e_top]; otherwise (e.g. mantissa_only) split each into two.
     direct = m - emin <= 1023 and m - e_top >= -1022 and -1022 <= emin - m + s1
     direct = direct and e_top - m + s1 <= 1023
+    if not direct and s1 > 1023:  # a tiny format low in the range: mask instead
+        inf_by_scaling, s1 = False, 0
+        direct = m - emin <= 1023 and m - e_top >= -1022 and -1022 <= emin - m
     steps: list[_Step] = []
     if direct:
         a_const, a_mul = np.uint64((m + 2046) << 52), None  # bits of 2**(m - E)
@@ -165,6 +166,45 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
                         np.random.default_rng(0) if rounding == "stochastic" else None)
     wanted = np.array([*plan.inf_result] + [math.nan] * 5)
     return plan._replace(patch_specials=not np.array_equal(got, wanted, equal_nan=True))
+
+
+def _prescaled_plan(fmt: FloatFormat, rounding: str) -> _Plan:
+    r"""Plan for a format whose normal range reaches below float64's (emin < -1022).
+
+    The binade of such values cannot be read from float64 bits, so the input is scaled
+    by :math:`2^K`, :math:`K = -1022 - e_{\min}`, into the same format with bias
+    lowered by ``K`` (emin = -1022), and the result scaled back; both scalings are
+    exact. Inputs at or beyond the first grid point :math:`g` above xmax overflow in
+    every mode; they are clipped below :math:`g` (so the scaled values stay finite)
+    and their results set afterwards. ``prescale`` holds (clip bound, :math:`2^K`,
+    plan of the scaled format, result for :math:`x \ge g`, result for
+    :math:`x \le -g`).
+    """
+    shift = -1022 - fmt.emin
+    try:
+        inner = dataclasses.replace(fmt, bias=fmt.bias - shift, name=None)
+    except ValueError:
+        raise ValueError(
+            f"fmt: {_describe(fmt)} spans more binades than float64's normal range "
+            f"(emin = {fmt.emin}, emax = {fmt.emax}); refopt.quantize does not support it, "
+            "refopt.exact does"
+        ) from None
+    plan = _plan(inner, rounding)
+    g = fmt.xmax + math.ldexp(1.0, fmt.emax - fmt.mantissa_bits)
+    over = {"inf": math.inf, "nan": math.nan, "saturate": fmt.xmax}[fmt.overflow]
+    pos, neg = _OVERFLOW_SIDES[rounding]
+    return plan._replace(
+        steps=(),
+        inf_result=_infinity_results(fmt),
+        patch_specials=True,
+        prescale=(
+            math.nextafter(g, 0.0),
+            math.ldexp(1.0, shift),
+            plan,
+            over if pos == "ov" else fmt.xmax,
+            -over if neg == "ov" else -fmt.xmax,
+        ),
+    )
 
 
 def _bit_rounder(
@@ -360,6 +400,18 @@ def _quantize_block(
     """Quantize the 1-d float64 block ``x`` into ``out`` (same length, any float dtype)."""
     n = x.shape[0]
     t, y, d = s.t[:n], s.y[:n], s.d[:n]
+    if plan.prescale is not None:
+        bound, factor, inner, over_pos, over_neg = plan.prescale
+        scaled = s.x[:n]  # free: only float64 blocks reach formats with emin < -1022
+        np.clip(x, -bound, bound, out=scaled)
+        np.multiply(scaled, factor, out=scaled)
+        _quantize_block(inner, scaled, out, s, rng)
+        np.multiply(out, 1.0 / factor, out=out)
+        beyond = np.abs(x) > bound
+        if beyond.any():
+            out[beyond] = np.where(x[beyond] > 0, over_pos, over_neg)
+        _patch_specials(plan, x, out)
+        return
     if plan.bit_rounder is not None:
         if rng is not None:
             rng.random(out=s.u[:n])  # the uniforms are drawn in every mode
@@ -550,9 +602,10 @@ def quantize(
         ``"stochastic"`` is requested without ``rng``, or ``fmt`` does not fit the
         input dtype (for example ``fmt="fp32"`` is fine for a float32 array, but
         ``"fp64"`` or ``FloatFormat.mantissa_only(10)`` is not: the result could
-        not be represented without a second rounding), or ``fmt`` has normal values
-        below the smallest normal float64 (:math:`e_{\min} < -1022`, possible only
-        with a bias above 1023; :func:`refopt.exact` handles those).
+        not be represented without a second rounding), or ``fmt`` spans more
+        binades than float64's normal range (:math:`e_{\max} - e_{\min} > 2045`,
+        only 11-bit "fn"/"fnuz" formats with a bias above 1023; :func:`refopt.exact`
+        handles those).
     TypeError
         If ``x`` is bool, complex, object or string data, or ``rng`` is neither a
         Generator nor an int.
