@@ -197,6 +197,11 @@ def adam_bound(N: object, alpha: object, b1: object, b2: object, eps: object, d:
     lam = log_factor(r, e, n, beta2, c_hi=c_hi, q_V=qv)  # [prf:refopt-lemma-sum-of-ratios]
     log_b2 = math.log(beta2)
     phi = math.sqrt(geometric_sum(log_b2, n) / geometric_sum(log_b2 + math.log1p(qv), n))
+    if phi == 0.0 or math.isinf(lam):
+        conds["(b2 (1+q_V))^N finite (refopt)"] = (
+            False, "the second-moment upper bound overflows: the bound is vacuous")
+        return BoundResult.build("refopt quantized Adam: E||grad F(x_tau)||^2", None, conds,
+                                 "refopt", "refopt-theorem-adam-quantized", inputs, extra)
     # The Defossez-form terms with beta1/beta2 replaced by a_q and a_hat ...
     terms = adam_terms(N=n, alpha=a, b1=beta1, b2=beta2, d=dd, R=r, L=lip, delta=dl, lam=lam,
                        a_quad=a_q, a_adapt=a_hat)

@@ -51,6 +51,8 @@ def geometric_sum(log_b: float, n: int) -> float:
     """
     if log_b == 0.0:
         return float(n)
+    if n * log_b > 700.0:
+        return math.inf
     return math.expm1(n * log_b) / math.expm1(log_b)
 
 
