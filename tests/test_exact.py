@@ -1,0 +1,241 @@
+"""refopt.exact against hand-derived values, a set-based Fraction reference and mpmath."""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import math
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from refopt import FloatFormat, ROUNDING_MODES, exact, format, list_formats
+
+
+def _same(got: float, want: float) -> bool:
+    if math.isnan(want):
+        return math.isnan(got)
+    return got == want and math.copysign(1.0, got) == math.copysign(1.0, want)
+
+
+# ---------------------------------------------------------------------------------
+# An independent reference: round by searching the sorted set of representable values.
+
+
+@functools.lru_cache(maxsize=None)
+def _grid(fmt: FloatFormat) -> list[Fraction]:
+    """Nonnegative finite values of ``fmt`` plus the next point of the unbounded grid."""
+    vals = sorted({Fraction(v) for v in fmt.all_values() if math.isfinite(v) and v >= 0})
+    vals.append(vals[-1] + Fraction(2) ** (fmt.emax - fmt.mantissa_bits))
+    return vals
+
+
+def reference(x: float, fmt: FloatFormat, mode: str, u: float | None = None) -> float:
+    """Correct rounding by bisection in the value set (formats of at most 12 bits).
+
+    Parity for ties and round-to-odd: the neighbours ``lo < hi`` are consecutive
+    multiples of ``q = hi - lo``; ``lo/q`` and ``hi/q`` give the parities.
+    """
+    if math.isnan(x):
+        return math.nan
+    if math.isinf(x):
+        if fmt.has_inf:
+            return x
+        return math.nan if fmt.overflow == "nan" else math.copysign(fmt.xmax, x)
+    grid = _grid(fmt)
+    xmax = grid[-2]
+    neg = math.copysign(1.0, x) < 0
+    a = abs(Fraction(x))
+    i = bisect.bisect_left(grid, a)
+    if i < len(grid) and grid[i] == a:
+        mag = a
+    elif i == len(grid):  # beyond the first point above xmax: every rounding exceeds xmax
+        mag = grid[-1] + 1
+    else:
+        lo, hi = grid[i - 1], grid[i]
+        q = hi - lo
+        lo_odd = (lo / q).numerator % 2 == 1
+        # signed neighbours
+        s_lo, s_hi = (-hi, -lo) if neg else (lo, hi)
+        X = -a if neg else a
+        if mode == "nearest_even":
+            d = (a - lo) - (hi - a)
+            mag = lo if d < 0 or (d == 0 and not lo_odd) else hi
+        elif mode == "nearest_away":
+            mag = lo if (a - lo) < (hi - a) else hi
+        elif mode == "toward_zero":
+            mag = lo
+        elif mode == "up":
+            mag = abs(s_hi)
+        elif mode == "down":
+            mag = abs(s_lo)
+        elif mode == "odd":
+            mag = lo if lo_odd else hi
+        else:
+            assert u is not None
+            mag = abs(s_hi) if Fraction(u) < (X - s_lo) / (s_hi - s_lo) else abs(s_lo)
+    if mag > xmax:
+        saturates = mode in ("toward_zero", "odd") or (mode == "up" and neg) or (
+            mode == "down" and not neg
+        )
+        if saturates or fmt.overflow == "saturate":
+            return -fmt.xmax if neg else fmt.xmax
+        return math.nan if fmt.overflow == "nan" else (-math.inf if neg else math.inf)
+    value = float(mag)
+    if value == 0:
+        return -0.0 if neg and fmt.top_binade != "fnuz" else 0.0
+    return -value if neg else value
+
+
+SMALL_FORMATS = [f for f in ("fp8_e4m3", "fp8_e4m3fn", "fp8_e4m3fnuz", "fp8_e5m2",
+                             "fp8_e5m2fnuz", "fp8_e3m4", "fp6_e2m3fn", "fp6_e3m2fn",
+                             "fp4_e2m1fn", "E3M1", "E3M0", "E2M0fn", "E3M2_emin2",
+                             "E5M2_nosub", "E5M2_sat", "E5M2_nan", "e4m3fn_sat",
+                             "e4m3fn_nosub", "e4m3fnuz_sat_nosub", "mantissa_only(0)")]
+
+
+@pytest.mark.parametrize("name", SMALL_FORMATS)
+def test_exact_matches_set_reference_on_edges(name: str, quantize_oracle) -> None:
+    fmt = quantize_oracle.formats[name]
+    xs = quantize_oracle.edge_inputs(fmt)
+    if xs.size > 1500:  # a sample keeps this under a second per format
+        xs = np.random.default_rng(1).choice(xs, 1500, replace=False)
+    rng = np.random.default_rng(2)
+    for mode in ROUNDING_MODES:
+        us = rng.random(xs.size) if mode == "stochastic" else [None] * xs.size
+        for x, u in zip(xs, us):
+            got = exact(float(x), fmt, mode, u=u)
+            want = reference(float(x), fmt, mode, u)
+            assert _same(got, want), (name, mode, float(x), u, got, want)
+
+
+@pytest.mark.parametrize("name", ["fp4_e2m1fn", "E3M1", "fp8_e4m3fn", "E5M2_nosub"])
+def test_stochastic_probability_is_exact(name: str, quantize_oracle) -> None:
+    """For x = lo + (k/16) q, exactly k of the 16 uniforms j/16 round up (in magnitude for x > 0)."""
+    fmt = quantize_oracle.formats[name]
+    vals = sorted({0.0, *(v for v in fmt.all_values() if math.isfinite(v) and v > 0)})
+    for lo, hi in zip(vals[:-1], vals[1:]):
+        for k in range(1, 16):
+            x = lo + (hi - lo) * k / 16
+            ups = sum(exact(x, fmt, "stochastic", u=j / 16) == hi for j in range(16))
+            assert ups == k, (lo, hi, k)
+            # x < 0: hi (signed) = -lo is taken iff u < (x - (-hi)) / (hi - lo) = 1 - k/16
+            downs = sum(exact(-x, fmt, "stochastic", u=j / 16) == -hi for j in range(16))
+            assert downs == k
+
+
+def test_hand_derived_values(quantize_oracle) -> None:
+    for name, mode, x, want in quantize_oracle.hand_cases:
+        got = exact(x, quantize_oracle.formats[name], mode)
+        assert _same(got, want), (name, mode, x, got, want)
+
+
+# ---------------------------------------------------------------------------------
+# mpmath's own correct rounding at precision M + 1 (unbounded exponent) in the normal range
+
+_MPMATH_RND = {"nearest_even": "n", "toward_zero": "d", "up": "c", "down": "f"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(min_value=2.0**-1000, max_value=2.0**1000),
+    st.booleans(),
+    st.integers(0, 52),
+    st.sampled_from(sorted(_MPMATH_RND)),
+)
+def test_exact_matches_mpmath_rounding(a: float, negative: bool, M: int, mode: str) -> None:
+    x = -a if negative else a
+    man, exp = mpmath.mpf(x).man_exp
+    rounded = mpmath.libmp.from_man_exp(-man if negative else man, exp, M + 1, _MPMATH_RND[mode])
+    want = mpmath.libmp.to_float(rounded)
+    assert exact(x, FloatFormat.mantissa_only(M), mode) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=False), st.sampled_from(ROUNDING_MODES), st.floats(0, 1, exclude_max=True))
+def test_fp64_is_the_identity(x: float, mode: str, u: float) -> None:
+    got = exact(x, "fp64", mode, u=u if mode == "stochastic" else None)
+    assert _same(got, x)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=False, width=32), st.sampled_from(["nearest_even", "odd", "down"]))
+def test_fp32_fixes_float32_values(x: float, mode: str) -> None:
+    assert _same(exact(x, "fp32", mode), x)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_fp32_nearest_even_equals_numpy_cast(x: float) -> None:
+    """NumPy's float64 -> float32 cast is a single correct rounding (IEEE, overflow to inf)."""
+    with np.errstate(over="ignore"):
+        want = float(np.float32(x))
+    assert _same(exact(x, "fp32"), want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_fp16_nearest_even_equals_numpy_cast(x: float) -> None:
+    with np.errstate(over="ignore"):
+        want = float(np.float16(x))
+    assert _same(exact(x, "fp16"), want)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(allow_nan=False), st.sampled_from(sorted(list_formats())), st.sampled_from(ROUNDING_MODES))
+def test_results_are_representable(x: float, name: str, mode: str) -> None:
+    fmt = format(name)
+    r = exact(x, fmt, mode, u=0.5 if mode == "stochastic" else None)
+    if math.isfinite(r):
+        fmt.encode(r)  # raises ValueError if r is not a value of the format
+        assert abs(r) <= fmt.xmax
+
+
+# ---------------------------------------------------------------------------------
+# Inputs beyond float64 and argument checking
+
+
+def test_exact_reads_the_exact_value_of_ints_and_mpf() -> None:
+    # 2**60 + 2**7 + 1 is not a float64 (float() would tie it down to 2**60)
+    big = 2**60 + 2**7 + 1
+    assert exact(big, "fp64") == 2.0**60 + 2.0**8
+    assert exact(big, "fp64", "toward_zero") == 2.0**60
+    with mpmath.workprec(100):
+        just_above_one = mpmath.mpf(1) + mpmath.mpf(2) ** -60
+    assert exact(just_above_one, "fp64", "up") == 1 + 2.0**-52
+    assert exact(just_above_one, "fp64", "down") == 1.0
+    assert exact(-mpmath.mpf(3.5), "fp4_e2m1fn") == -4.0
+    assert exact(10**400, "fp16", "toward_zero") == 65504.0
+    assert exact(mpmath.mpf(2) ** (10**9), "bf16") == math.inf
+    assert math.isnan(exact(mpmath.mpf("-inf"), "fp8_e4m3fn"))
+    assert exact(np.float32(1.1), "fp32") == float(np.float32(1.1))
+    assert exact(np.int64(-7), "fp4_e2m1fn") == -6.0
+
+
+@pytest.mark.parametrize("bad", [True, 1 + 2j, "1.0", None, np.array([1.0]), [1.0]])
+def test_bad_x_type(bad: object) -> None:
+    with pytest.raises(TypeError, match="x must be a real scalar"):
+        exact(bad, "bf16")  # type: ignore[arg-type]
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="nearest_even"):
+        exact(1.0, "bf16", "nearest")
+    with pytest.raises(TypeError, match="rounding"):
+        exact(1.0, "bf16", 3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fp8_e4m3fn"):
+        exact(1.0, "fp9")
+    with pytest.raises(ValueError, match="needs u"):
+        exact(1.0, "bf16", "stochastic")
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        exact(1.0, "bf16", "stochastic", u=1.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        exact(1.0, "bf16", "stochastic", u=-0.0 - 1e-300)
+    with pytest.raises(TypeError, match="u must be"):
+        exact(1.0, "bf16", "stochastic", u=True)
+    with pytest.raises(ValueError, match="only used"):
+        exact(1.0, "bf16", "up", u=0.5)
