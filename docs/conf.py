@@ -141,7 +141,6 @@ doctest_global_setup = """
 import math
 import numpy as np
 import refopt
-np.set_printoptions(precision=6, suppress=False, legacy=False)
 """
 doctest_default_flags = (
     __import__("doctest").ELLIPSIS

@@ -5,7 +5,12 @@ The API reference documents each public object once, under the name its package 
 object by the module that defines it (``refopt.formats.FloatFormat``,
 ``refopt.optim.adam.adam``). Without help, nitpicky mode reports those as unresolved.
 
-This extension handles Sphinx's ``missing-reference`` event for the Python domain: when the
+The ``refopt-constants`` directive documents the data constants a package exports through
+``__all__`` (autodoc documents a module's data only when the module itself carries the
+``#:`` comment, which a re-exporting package does not): each constant is documented
+where it is defined, with that module's comment, and noted as re-exported.
+
+This extension also handles Sphinx's ``missing-reference`` event for the Python domain: when the
 target imports to the *same object* as a documented name, the reference links to that
 entry. A reference to an undocumented submodule of a documented package (``:mod:`` of
 ``refopt.experiments.cells``) links to the package's page. Anything else stays unresolved
@@ -18,9 +23,15 @@ import importlib
 import types
 from typing import Any
 
+import inspect
+import sys
+
 from docutils import nodes
+from docutils.statemachine import StringList
 from sphinx.application import Sphinx
-from sphinx.util.nodes import make_refnode
+from sphinx.pycode import ModuleAnalyzer
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.nodes import make_refnode, nested_parse_with_titles
 
 _SCALARS = (int, float, complex, str, bytes, bool, type(None))
 
@@ -98,12 +109,60 @@ def _module_link(app, env, node, contnode, path):
     return None
 
 
+def _is_constant(obj: Any) -> bool:
+    return not (inspect.isclass(obj) or inspect.isroutine(obj) or inspect.ismodule(obj))
+
+
+def _defining_module(package: str, name: str, obj: Any) -> str | None:
+    """The submodule of ``package`` that defines ``name`` with a ``#:`` doc comment."""
+    for modname in sorted(m for m in sys.modules if m.startswith(package + ".")):
+        module = sys.modules[modname]
+        if getattr(module, name, None) is not obj:
+            continue
+        try:
+            docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
+        except Exception:  # no source available
+            continue
+        if ("", name) in docs:
+            return modname
+    return None
+
+
+class ConstantsDirective(SphinxDirective):
+    """``.. refopt-constants:: package``: autodata for the data constants in ``__all__``."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        package = self.arguments[0]
+        module = importlib.import_module(package)
+        lines: list[str] = []
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if name.startswith("__") or not _is_constant(obj):
+                continue
+            where = _defining_module(package, name, obj)
+            if where is None:
+                lines += [f".. py:data:: {package}.{name}", f"   :value: {obj!r}", ""]
+                continue
+            lines += [
+                f".. autodata:: {where}.{name}",
+                "",
+                f"   Exported as ``{package}.{name}``.",
+                "",
+            ]
+        container = nodes.container()
+        nested_parse_with_titles(self.state, StringList(lines, source=package), container)
+        return container.children
+
+
 def reset(app: Sphinx, env: Any, *args: Any) -> None:
     if hasattr(env, "_refopt_api_ids"):
         del env._refopt_api_ids
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("refopt-constants", ConstantsDirective)
     app.connect("missing-reference", resolve)
     app.connect("env-updated", reset)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,202 @@
+"""Code and text in step: every theory label cited anywhere is defined, and carries its badge.
+
+Sources, not the built site: the labels are read from the reStructuredText pages in
+``docs/`` and the tutorials, and the citations from code comments ``# [prf:label]``,
+docstrings and pages (``:prf:ref:`label``` and ``:prf:ref:`Text <label>```) across
+``refopt/``, ``tutorials/`` and ``docs/``. The test fails on a cited label that no page
+defines and on a labelled block without a provenance badge; it prints (does not fail on)
+the theory labels nothing in the code or the tutorials cites yet.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.docs, pytest.mark.xdist_group("docs")]
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+GENERATED = (DOCS / "_build", DOCS / "tutorials")  # build output, gallery output
+
+DIRECTIVE_RE = re.compile(r"^(?P<indent>[ \t]*)\.\. prf:(?P<kind>[\w-]+)::[^\n]*$", re.M)
+OPTION_RE = re.compile(r"^\s*:(?P<name>[\w-]+):\s*(?P<value>.*)$")
+CITE_CODE_RE = re.compile(r"#.*?\[prf:(?P<label>[A-Za-z0-9_-]+)\]")
+CITE_ROLE_RE = re.compile(r":prf:ref:`(?:[^`<]*<(?P<explicit>[^`>]+)>|(?P<plain>[^`<>]+))`")
+PROV_RE = re.compile(r":prov:`(?P<kind>[^`]*)`")
+LABEL_SCHEME = re.compile(r"^(paper|defossez|refopt)(-[a-z0-9]+)+$")
+
+
+def _strip_comment_prefix(text: str) -> str:
+    """A sphinx-gallery script's rst text: comment lines with the ``# `` removed."""
+    lines = []
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith("#"):
+            lines.append(stripped[2:] if stripped.startswith("# ") else stripped[1:])
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def prf_blocks(text: str) -> list[dict]:
+    """Every ``.. prf:KIND::`` directive in rst ``text``: kind, label, first body paragraph."""
+    lines = text.splitlines()
+    blocks = []
+    for match in DIRECTIVE_RE.finditer(text):
+        start = text.count("\n", 0, match.start())
+        indent = len(match.group("indent").expandtabs())
+        label, i = None, start + 1
+        while i < len(lines) and (m := OPTION_RE.match(lines[i])) and lines[i].strip():
+            if m.group("name") == "label":
+                label = m.group("value").strip()
+            i += 1
+        body: list[str] = []
+        while i < len(lines):
+            line = lines[i]
+            if line.strip() and len(line) - len(line.lstrip()) <= indent:
+                break  # dedent: the block ended
+            if line.strip():
+                body.append(line.strip())
+            elif body:
+                break  # end of the first paragraph
+            i += 1
+        blocks.append({"kind": match.group("kind"), "label": label, "first": " ".join(body),
+                       "line": start + 1})
+    return blocks
+
+
+LITERAL_RE = re.compile(r"``.+?``", re.S)
+
+
+def cited_labels(text: str) -> set[str]:
+    """Labels cited by ``# [prf:label]`` comments and ``:prf:ref:`` roles in ``text``.
+
+    Inline literals (double backticks) are examples, not citations, and are skipped.
+    """
+    text = LITERAL_RE.sub("", text)
+    found = {m.group("label") for m in CITE_CODE_RE.finditer(text)}
+    for m in CITE_ROLE_RE.finditer(text):
+        found.add((m.group("explicit") or m.group("plain")).strip())
+    return found
+
+
+def _is_generated(path: Path) -> bool:
+    return any(g == path or g in path.parents for g in GENERATED)
+
+
+def _rst_sources() -> dict[Path, str]:
+    pages = {p: p.read_text(encoding="utf-8") for p in sorted(DOCS.rglob("*.rst")) if not _is_generated(p)}
+    for p in sorted((ROOT / "tutorials").glob("*.py")):
+        pages[p] = _strip_comment_prefix(p.read_text(encoding="utf-8"))
+    return pages
+
+
+def _code_sources() -> dict[Path, str]:
+    files = sorted((ROOT / "refopt").rglob("*.py")) + sorted((ROOT / "tutorials").glob("*.py"))
+    return {p: p.read_text(encoding="utf-8") for p in files}
+
+
+def _defined() -> dict[str, tuple[Path, dict]]:
+    defined: dict[str, tuple[Path, dict]] = {}
+    for path, text in _rst_sources().items():
+        for block in prf_blocks(text):
+            if block["label"]:
+                defined[block["label"]] = (path, block)
+    return defined
+
+
+# ---------------------------------------------------------------------------------------
+# the parsers themselves, on hand-written snippets
+
+
+def test_prf_blocks_finds_label_and_first_paragraph() -> None:
+    text = (
+        "Intro\n\n.. prf:lemma:: A title\n   :label: refopt-lemma-x\n   :nonumber:\n\n"
+        "   :prov:`refopt` Our own.\n   Second line.\n\n   More body.\n\n"
+        ".. prf:proof::\n\n   Trivial.\n\nAfter.\n"
+    )
+    blocks = prf_blocks(text)
+    assert [b["kind"] for b in blocks] == ["lemma", "proof"]
+    assert blocks[0]["label"] == "refopt-lemma-x"
+    assert blocks[0]["first"] == ":prov:`refopt` Our own. Second line."
+    assert blocks[1]["label"] is None
+    assert blocks[1]["first"] == "Trivial."
+
+
+def test_prf_blocks_sees_a_missing_badge() -> None:
+    text = ".. prf:theorem:: T\n   :label: paper-theorem-9-9\n\n   No badge here.\n"
+    (block,) = prf_blocks(text)
+    assert PROV_RE.search(block["first"]) is None
+
+
+def test_cited_labels_reads_all_three_forms() -> None:
+    text = (
+        "x = 1  # [prf:refopt-lemma-a] implements step 2\n"
+        '"""See :prf:ref:`paper-theorem-4-5` and :prf:ref:`the bound <refopt-theorem-b>`."""\n'
+        "y = '[prf:not-a-comment]'\n"
+        "Write ``:prf:ref:`label``` to cite.\n"
+    )
+    assert cited_labels(text) == {"refopt-lemma-a", "paper-theorem-4-5", "refopt-theorem-b"}
+
+
+def test_gallery_text_blocks_are_unwrapped() -> None:
+    script = "# %%\n# .. prf:remark:: R\n#    :label: refopt-remark-r\n#\n#    :prov:`refopt` x\nimport os\n"
+    (block,) = prf_blocks(_strip_comment_prefix(script))
+    assert block["label"] == "refopt-remark-r"
+    assert block["first"] == ":prov:`refopt` x"
+
+
+# ---------------------------------------------------------------------------------------
+# the repository
+
+
+def test_every_cited_label_is_defined() -> None:
+    defined = _defined()
+    missing: dict[str, list[str]] = {}
+    sources = {**_code_sources(), **{p: t for p, t in _rst_sources().items() if p.suffix == ".rst"}}
+    for path, text in sources.items():
+        for label in cited_labels(text):
+            if label not in defined:
+                missing.setdefault(label, []).append(str(path.relative_to(ROOT)))
+    assert not missing, "cited but not defined in docs/: " + "; ".join(
+        f"{label} (in {', '.join(sorted(set(where)))})" for label, where in sorted(missing.items())
+    )
+
+
+def test_labelled_blocks_carry_a_matching_provenance_badge() -> None:
+    problems = []
+    for path, text in _rst_sources().items():
+        for block in prf_blocks(text):
+            if not block["label"] or block["kind"] == "proof":
+                continue
+            where = f"{path.relative_to(ROOT)}:{block['line']} ({block['label']})"
+            if not LABEL_SCHEME.match(block["label"]):
+                problems.append(f"{where}: label outside the scheme (paper|defossez|refopt)-words")
+            badge = PROV_RE.search(block["first"])
+            if badge is None or not block["first"].startswith(":prov:"):
+                problems.append(f"{where}: first body line is not a :prov: badge")
+            elif badge.group("kind") != block["label"].split("-", 1)[0]:
+                problems.append(f"{where}: badge :prov:`{badge.group('kind')}` does not match the label")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_core_theory_labels_exist() -> None:
+    defined = _defined()
+    for label in ("paper-framework", "paper-assumption-3-1", "paper-assumptions-4",
+                  "paper-theorem-4-5", "paper-theorem-4-6", "refopt-algorithm-adam-analysed",
+                  "refopt-algorithm-adam-practical", "refopt-algorithm-muon", "refopt-def-msign"):
+        assert label in defined, label
+
+
+def test_list_theory_labels_nothing_cites(capsys: pytest.CaptureFixture[str]) -> None:
+    """Informational: labels defined on the theory pages that no code or tutorial cites."""
+    cited: set[str] = set()
+    for text in _code_sources().values():
+        cited |= cited_labels(text)
+    uncited = sorted(label for label in _defined() if label not in cited)
+    with capsys.disabled():
+        print(f"\n[docs] {len(uncited)} theory label(s) not cited by refopt/ or tutorials/:"
+              + "".join(f"\n  {label}" for label in uncited))
