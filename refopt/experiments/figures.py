@@ -98,7 +98,7 @@ def plot_mantissa(records: list[dict[str, Any]], stem: Path) -> list[Path]:
 
 
 def plot_ablation(records: list[dict[str, Any]], stem: Path) -> list[Path]:
-    """Study 2: tail gradient norm per quantized component (bars, min-max over repetitions).
+    """Study 2: tail gradient norm per quantized component, relative to no quantization.
 
     Parameters
     ----------
@@ -116,17 +116,20 @@ def plot_ablation(records: list[dict[str, Any]], stem: Path) -> list[Path]:
     for ax, opt in zip(axes, ("adam", "muon")):
         recs = [r for r in records if param(r, "optimizer") == opt]
         fmts = list(group(recs, "format"))
-        comps = list(group(recs, "components"))
+        order = ["", "W", "G", "m", "v", "WGm", "WGmv"]
+        comps = sorted(group(recs, "components"), key=lambda c: order.index(c[0]) if c[0] in order else len(order))
         width = 0.8 / max(1, len(fmts))
         for j, (f,) in enumerate(fmts):
+            base = _tail([r for r in recs if param(r, "components") == "" and param(r, "format") == f])[0]
             stats = [_tail([r for r in recs if param(r, "components") == c and param(r, "format") == f]) for (c,) in comps]
-            med = np.array([s[0] for s in stats])
-            err = np.array([[s[0] - s[1] for s in stats], [s[2] - s[0] for s in stats]])
+            med = np.array([s[0] for s in stats]) / base
+            err = np.array([[s[0] - s[1] for s in stats], [s[2] - s[0] for s in stats]]) / base
             xs = np.arange(len(comps)) + (j - (len(fmts) - 1) / 2) * width
             ax.bar(xs, np.where(np.isfinite(med), med, np.nan), width, yerr=np.where(np.isfinite(err), err, 0),
                    color=_COLORS[j], label=f"M = {f[1:]}", capsize=2)
+        ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.set_xticks(range(len(comps)), [c or "none" for (c,) in comps])
-        ax.set(yscale="log", xlabel="quantized component(s)", ylabel="final ||grad F|| (tail median)",
+        ax.set(xlabel="quantized component(s)", ylabel="final ||grad F|| / unquantized",
                title=f"{'(a)' if opt == 'adam' else '(b)'} {opt.capitalize()}: one component at a time")
         ax.legend(fontsize=8)
     return _save(fig, stem)
@@ -263,7 +266,7 @@ def plot_floors(records: list[dict[str, Any]], stem: Path, bounds: dict[str, lis
     ax.set(xscale="log", yscale="log", xlabel="horizon T (lr = 0.5/sqrt(T), b2 = 1 - 1/T)",
            ylabel="final ||grad F|| (tail median)", title="(a) measured")
     ax.legend(fontsize=8)
-    ax2.set(xscale="log", yscale="log", xlabel="horizon T", ylabel="bound on min_t ||grad F||",
+    ax2.set(xscale="log", yscale="log", xlabel="horizon T", ylabel="sqrt of the bound on E||grad F(x_tau)||^2",
             title="(b) the bound's prediction" if bounds else "(b) bound unavailable")
     if bounds:
         ax2.legend(fontsize=8)
