@@ -172,23 +172,53 @@ class Adam(Optimizer):
         P, b1, b2, lr, wd = self.precision, self.b1, self.b2, self.lr, self.weight_decay
         if wd and not self.decoupled:
             g = g + wd * w  # L2 regularisation: the decay enters the gradient
+        # In-place arithmetic on fresh arrays: 4 allocations per step instead of ~12.
         if self.variant == "analysed":
             # [docs:adam-analysed:start]
-            m_new = P.quantize_m(b1 * m + g)  # [prf:refopt-algorithm-adam-analysed] m = Q_M(b1 m + g^Q)
-            v_new = P.quantize_v(b2 * v + g * g)  # [prf:refopt-algorithm-adam-analysed] v = Q_V(b2 v + (g^Q)^2)
+            # m = Q_M(b1 m + g^Q)    [prf:refopt-algorithm-adam-analysed]
+            m_new = np.multiply(m, b1)
+            m_new += g
+            m_new = P.quantize_m(m_new)
+            # v = Q_V(b2 v + (g^Q)^2)
+            v_new = np.multiply(g, g)
+            u = np.multiply(v, b2)
+            v_new += u
+            v_new = P.quantize_v(v_new)
+            # u = alpha_t m / sqrt(eps + v), eps inside the root
             alpha_t = analysed_step_size(lr, b1, b2, t)
-            u = alpha_t * m_new / np.sqrt(self.eps + v_new)  # eps inside the root
+            den = np.add(v_new, self.eps, out=u)
+            np.sqrt(den, out=den)
+            w_new = np.multiply(m_new, alpha_t)
+            u = np.divide(w_new, den, out=den)
             # [docs:adam-analysed:end]
         else:
             # [docs:adam-practical:start]
-            m_new = P.quantize_m(b1 * m + (1.0 - b1) * g)  # [prf:refopt-algorithm-adam-practical] EMA
-            v_new = P.quantize_v(b2 * v + (1.0 - b2) * (g * g))
-            bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t  # bias corrections
-            u = (lr / bc1) * m_new / (np.sqrt(v_new) / math.sqrt(bc2) + self.eps)  # eps outside
+            # m = Q_M(b1 m + (1 - b1) g^Q)    [prf:refopt-algorithm-adam-practical]
+            m_new = np.multiply(g, 1.0 - b1)
+            u = np.multiply(m, b1)
+            m_new += u
+            m_new = P.quantize_m(m_new)
+            # v = Q_V(b2 v + (1 - b2) (g^Q)^2)
+            v_new = np.multiply(g, g)
+            v_new *= 1.0 - b2
+            np.multiply(v, b2, out=u)
+            v_new += u
+            v_new = P.quantize_v(v_new)
+            # u = lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), eps outside
+            bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
+            den = np.sqrt(v_new, out=u)
+            den /= math.sqrt(bc2)
+            den += self.eps
+            w_new = np.multiply(m_new, lr / bc1)
+            u = np.divide(w_new, den, out=den)
             # [docs:adam-practical:end]
         # [docs:adam-weights:start]
-        w_new = w * (1.0 - lr * wd) if (wd and self.decoupled) else w  # decoupled (AdamW) decay
-        w_new = w_new - u
+        # w <- w (1 - lr wd) - u (decoupled decay) or w - u; stored in W format if no master
+        if wd and self.decoupled:
+            np.multiply(w, 1.0 - lr * wd, out=w_new)
+            w_new -= u
+        else:
+            np.subtract(w, u, out=w_new)
         if not self.master_weights:
             w_new = P.quantize_weights(w_new)  # [prf:paper-framework] weights stored in the W format
         # [docs:adam-weights:end]
