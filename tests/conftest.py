@@ -282,10 +282,15 @@ def assert_same_bits(got: np.ndarray, want: np.ndarray, x: np.ndarray, context: 
         pytest.fail(f"{context}: {bad.size} of {same.size} differ:\n" + "\n".join(lines))
 
 
+class _Oracle(types.SimpleNamespace):
+    def __repr__(self) -> str:  # keeps hypothesis' falsifying examples short
+        return "quantize_oracle"
+
+
 @pytest.fixture(scope="session")
 def quantize_oracle() -> types.SimpleNamespace:
     """Helpers shared by the quantizer tests (see this module)."""
-    return types.SimpleNamespace(
+    return _Oracle(
         edge_inputs=edge_inputs,
         exact_array=exact_array,
         assert_same_bits=assert_same_bits,
