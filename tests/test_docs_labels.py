@@ -1,16 +1,19 @@
 """Code and text in step: every theory label cited anywhere is defined, and carries its badge.
 
-Sources, not the built site: the labels are read from the reStructuredText pages in
+Mostly sources, not the built site: the labels are read from the reStructuredText pages in
 ``docs/`` and the tutorials, and the citations from code comments ``# [prf:label]``,
 docstrings and pages (``:prf:ref:`label``` and ``:prf:ref:`Text <label>```) across
 ``refopt/``, ``tutorials/`` and ``docs/``. The test fails on a cited label that no page
 defines and on a labelled block without a provenance badge; it prints (does not fail on)
-the theory labels nothing in the code or the tutorials cites yet.
+the theory labels nothing in the code or the tutorials cites yet. Two small Sphinx builds
+check the extension that renders the badges and turns a missing one into a warning.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,3 +203,83 @@ def test_list_theory_labels_nothing_cites(capsys: pytest.CaptureFixture[str]) ->
     with capsys.disabled():
         print(f"\n[docs] {len(uncited)} theory label(s) not cited by refopt/ or tutorials/:"
               + "".join(f"\n  {label}" for label in uncited))
+
+
+# ---------------------------------------------------------------------------------------
+# the Sphinx extension that renders and enforces the badges (docs/_ext/provenance.py)
+
+_GOOD = """
+Page
+====
+
+.. prf:theorem:: Quantized Adam
+   :label: paper-theorem-4-5
+   :nonumber:
+
+   :prov:`paper` Theorem 4.5.
+
+.. prf:lemma:: Ours
+   :label: refopt-lemma-ours
+
+   :prov:`refopt` A lemma of refopt's.
+
+See :prf:ref:`paper-theorem-4-5` and :prf:ref:`refopt-lemma-ours`.
+"""
+
+_BAD = """
+Page
+====
+
+.. prf:lemma:: No badge
+   :label: refopt-lemma-nobadge
+
+   Just text.
+
+.. prf:lemma:: Wrong badge
+   :label: refopt-lemma-wrongbadge
+
+   :prov:`paper` Claimed for the paper.
+
+.. prf:lemma:: Bad label
+   :label: Lemma_Two
+
+   :prov:`refopt` Fine badge.
+
+A bad kind: :prov:`somebody`.
+"""
+
+
+def _mini_build(tmp_path: Path, page: str) -> tuple[int, str, Path]:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(DOCS / '_ext')!r})\n"
+        "extensions = ['sphinx_proof', 'provenance']\n"
+        "prf_fixed_numbers = {'paper-theorem-4-5': '4.5'}\n"
+    )
+    (src / "index.rst").write_text(page)
+    out = tmp_path / "html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(out)],
+        capture_output=True, text=True,
+    )
+    return proc.returncode, proc.stderr, out
+
+
+def test_extension_renders_badges_and_paper_numbers(tmp_path: Path) -> None:
+    code, err, out = _mini_build(tmp_path, _GOOD)
+    assert code == 0 and "WARNING" not in err, err
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert 'class="prov prov-paper"' in html and 'class="prov prov-refopt"' in html
+    assert "Theorem 4.5 </span>" in html  # the block's heading keeps the paper's number
+    assert ">Theorem 4.5<" in html  # and so does the link to it
+    assert ">Lemma 1<" in html  # refopt's own statements keep sphinx-proof's counter
+
+
+def test_extension_warns_about_missing_wrong_and_unknown_badges(tmp_path: Path) -> None:
+    code, err, _ = _mini_build(tmp_path, _BAD)
+    assert "'refopt-lemma-nobadge' has no provenance badge" in err, err
+    assert "'refopt-lemma-wrongbadge' is labelled refopt-... but its badge says :prov:`paper`" in err
+    assert "'Lemma_Two' does not follow the scheme" in err
+    assert ":prov: must be one of paper, defossez, refopt; got 'somebody'" in err
