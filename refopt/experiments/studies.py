@@ -205,8 +205,8 @@ def beta2(scale: str = "quick") -> Study:
     Returns
     -------
     refopt.experiments.studies.Study
-        Adam with b2 in {0.9, 0.99, 0.999, 0.9999}, exact vs W and v quantized to M = 7 with
-        stochastic rounding and with round-to-nearest.
+        Adam with b2 in {0.9, 0.99, 0.999, 0.9999}, exact vs W and v quantized to M = 4
+        (and M = 7 at full scale) with stochastic rounding and with round-to-nearest.
 
     Raises
     ------
@@ -216,7 +216,10 @@ def beta2(scale: str = "quick") -> Study:
     full = _check_scale(scale)
     steps, every = (10_000, 50) if full else (400, 10)
     b2s = [0.9, 0.99, 0.999, 0.9999]
-    configs = [("exact", "", "stochastic"), ("M7", "Wv", "stochastic"), ("M7", "Wv", "nearest_even")]
+    ms = [4, 7] if full else [4]
+    configs = [("exact", "", "stochastic")] + [
+        (f"M{m}", "Wv", r) for m in ms for r in ("stochastic", "nearest_even")
+    ]
     cells = [
         {"b2": b2, "format": f, "components": c, "rounding": r, "steps": steps, "every": every}
         for f, c, r in configs
@@ -234,7 +237,8 @@ def beta2(scale: str = "quick") -> Study:
         settings={
             **_ROSENBROCK,
             "grid": f"b2 in {b2s}; 1 - 1/T = {1 - 1 / steps:g} is the theory's schedule",
-            "format": "W and v quantized to M = 7 mantissa bits (bfloat16's), host exponent range",
+            "format": f"W and v quantized to M in {ms} mantissa bits (M = 7 is bfloat16's), host exponent "
+            "range",
             "why round-to-nearest matters": "with b2 near 1 the EMA increment (1-b2)(g^2 - v) is "
             "below half an ulp of v once 1 - b2 < 2^-(M+1), so round-to-nearest can freeze v; "
             "stochastic rounding keeps it unbiased",
