@@ -42,6 +42,7 @@ class _Plan(NamedTuple):
     tiny_fix: bool  # scaled values may underflow (formats with emin >= M)
     bit_rounder: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None  # see _bit_rounder
     rounder: _Rounder  # the rounding R of the scaled values to integers
+    negate: bool  # whether the scaled values are -x 2**(M - E) (stochastic rounding)
     steps: tuple[_Step, ...]  # scale back, overflow policy, signs (last writes out)
     inf_result: tuple[float, float]  # results for +inf and -inf inputs
     patch_specials: bool  # whether inf/nan inputs need the explicit results
@@ -108,14 +109,20 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
     if not direct and s1 > 1023:  # a tiny format low in the range: mask instead
         inf_by_scaling, s1 = False, 0
         direct = m - emin <= 1023 and m - e_top >= -1022 and -1022 <= emin - m
+    # Stochastic rounding works on -y (see _round_stochastic): both scalings carry a
+    # minus sign, set in the sign bit of the bit-pattern constants.
+    negate = rounding == "stochastic"
+    sign_bit = (1 << 63) if negate else 0
     steps: list[_Step] = []
     if direct:
-        a_const, a_mul = np.uint64((m + 2046) << 52), None  # bits of 2**(m - E)
-        p_add = np.uint64(((s1 - m) << 52) % (1 << 64))  # bits: 2**E -> 2**(E - m + s1)
+        a_const = np.uint64((((m + 2046) << 52) + sign_bit) % (1 << 64))  # minus t: 2**(m-E)
+        a_mul = None
+        p_add = np.uint64((((s1 - m) << 52) + sign_bit) % (1 << 64))  # 2**E -> 2**(E-m+s1)
         steps.append(_scale_back_direct(p_add))
     else:
-        a_const, a_mul = np.uint64(2047 << 52), math.ldexp(1.0, m - 1)  # 2**(1-E) 2**(m-1)
-        steps.append(_scale_back_split(math.ldexp(1.0, -m)))
+        a_const = np.uint64(2047 << 52)  # 2**(1 - E), then times 2**(m - 1)
+        a_mul = -math.ldexp(1.0, m - 1) if negate else math.ldexp(1.0, m - 1)
+        steps.append(_scale_back_split(-math.ldexp(1.0, -m) if negate else math.ldexp(1.0, -m)))
         if s1:
             steps.append(_binary(np.multiply, math.ldexp(1.0, s1)))
     scale = math.ldexp(1.0, s1)
@@ -125,22 +132,23 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
         steps.append(_binary(np.minimum, xmax * scale))
     elif neg == "sat":
         steps.append(_binary(np.maximum, -xmax * scale))
+    nan_over = "ov" in (pos, neg) and not inf_by_scaling and policy == "nan" and xmax > 1.0
     if "ov" in (pos, neg):
         if inf_by_scaling:
             if s1:
                 steps.append(_binary(np.multiply, math.ldexp(1.0, -s1)))
-        elif policy == "nan" and xmax > 1.0:
+        elif nan_over:
             # With T the midpoint of xmax and the next grid point, r * 2**1024 / T
             # overflows exactly when |r| > xmax (the constant's rounding error is far
             # below the gap), and inf * 0 = nan marks those elements.
+            # Multiplying by -0.0 instead of 0.0 also turns -0 into +0 (fnuz formats).
             half_quantum = math.ldexp(1.0, emax - m - 1)
-            steps.append(_nan_over((2.0**1023 / (xmax + half_quantum)) * 2.0))
+            zero = 0.0 if fmt.has_negative_zero else -0.0
+            steps.append(_nan_over((2.0**1023 / (xmax + half_quantum)) * 2.0, zero))
         else:
             steps.append(_over_generic(xmax, {"inf": math.inf, "nan": math.nan}[policy]))
-    if fmt.top_binade == "fnuz":
+    if not fmt.has_negative_zero and not nan_over:
         steps.append(_binary(np.add, 0.0))  # no negative zero: -0 + 0 = +0
-    elif rounding == "stochastic":
-        steps.append(_copysign)  # -1 + 1 loses the sign of a negative zero result
 
     plan = _Plan(
         t_lo=math.ldexp(1.0, emin),
@@ -150,6 +158,7 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
         tiny_fix=m - emin <= 0,
         bit_rounder=_bit_rounder(fmt, rounding),
         rounder=_ROUNDERS[rounding],
+        negate=negate,
         steps=tuple(steps),
         inf_result=_infinity_results(fmt),
         patch_specials=True,
@@ -306,10 +315,10 @@ def _clip(lo: float, hi: float) -> _Step:
     return step
 
 
-def _nan_over(c: float) -> _Step:
+def _nan_over(c: float, zero: float) -> _Step:
     def step(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
         np.multiply(y, c, out=d)
-        np.multiply(d, 0.0, out=d)  # nan where |r| > xmax, else +-0
+        np.multiply(d, zero, out=d)  # nan where |r| > xmax, else a zero
         np.add(y, d, out=dst)
 
     return step
@@ -324,20 +333,18 @@ def _over_generic(xmax: float, value: float) -> _Step:
     return step
 
 
-def _copysign(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
-    np.copysign(y, x, out=dst)
-
-
 # ----------------------------------------------------------------------------------
 # Rounding of the scaled values y to integers, in place. Zero results keep the sign
-# of y (except stochastic rounding, fixed by a copysign step).
+# of y.
 
 
 def _round_stochastic(y: np.ndarray, d: np.ndarray, u: np.ndarray | None) -> None:
-    np.floor(y, out=d)  # lower neighbour
-    np.subtract(y, d, out=y)  # (x - lo) / (hi - lo), exact
-    np.less(u, y, out=y)  # 1.0 where u < fraction
-    np.add(y, d, out=y)
+    # Works on z = -y and returns -(floor(y) + b), b = [u < y - floor(y)]: as
+    # ceil(z) - b this keeps the sign of a zero result (-1 + 1 would give +0).
+    np.ceil(y, out=d)  # -floor(y): minus the lower neighbour
+    np.subtract(d, y, out=y)  # (x - lo) / (hi - lo), exact
+    np.less(u, y, out=y)  # b = 1.0 where u < fraction
+    np.subtract(d, y, out=y)
 
 
 def _round_away(y: np.ndarray, d: np.ndarray, u: np.ndarray | None) -> None:
@@ -382,12 +389,13 @@ _ROUNDERS: dict[str, _Rounder] = {
 class _Scratch:
     """Preallocated block buffers (the only memory used besides the output)."""
 
-    def __init__(self, size: int) -> None:
-        self.x = np.empty(size, _F64)  # float64 copy of a float32/float16 block
+    def __init__(self, size: int, need_x: bool = True, need_u: bool = True) -> None:
+        empty = np.empty(0, _F64)
+        self.x = np.empty(size, _F64) if need_x else empty  # float64 copy of a block
         self.t = np.empty(size, _U64)
         self.y = np.empty(size, _F64)
         self.d = np.empty(size, _F64)
-        self.u = np.empty(size, _F64)
+        self.u = np.empty(size, _F64) if need_u else empty  # uniforms
 
 
 def _quantize_block(
@@ -461,7 +469,7 @@ def _fix_tiny(x: np.ndarray, y: np.ndarray) -> None:
     """
     small = (np.abs(y) < 2.0**-1000) & (x != 0)
     if small.any():
-        y[small] = np.copysign(2.0**-1000, x[small])
+        y[small] = np.copysign(2.0**-1000, y[small])  # an underflowed y keeps its sign
 
 
 def _round_gap(plan: _Plan, x: np.ndarray, out: np.ndarray, u: np.ndarray | None) -> None:
@@ -470,9 +478,10 @@ def _round_gap(plan: _Plan, x: np.ndarray, out: np.ndarray, u: np.ndarray | None
     small = np.abs(x) < xmin
     if not small.any():
         return
-    y = x[small] * inv
+    sign = -1.0 if plan.negate else 1.0
+    y = x[small] * (sign * inv)
     plan.rounder(y, np.empty_like(y), None if u is None else u[small])
-    y *= xmin
+    y *= sign * xmin
     np.copysign(y, x[small], out=y)
     if not plan.signed_zero:
         y += 0.0
@@ -490,7 +499,8 @@ def _flat_pair(arr: np.ndarray, out: np.ndarray, c_order: bool) -> tuple[np.ndar
 
 def _run(plan: _Plan, arr: np.ndarray, out: np.ndarray, rng: np.random.Generator | None) -> None:
     """Quantize ``arr`` into ``out`` block by block."""
-    scratch = _Scratch(min(_BLOCK, max(arr.size, 1)))
+    need_x = arr.dtype != _F64 or plan.prescale is not None
+    scratch = _Scratch(min(_BLOCK, max(arr.size, 1)), need_x, rng is not None)
     pair = _flat_pair(arr, out, c_order=rng is not None)
     with np.errstate(all="ignore"):
         if pair is None:  # general strides, or C order of a non-C-contiguous array
