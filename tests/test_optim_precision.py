@@ -139,3 +139,9 @@ def test_config_round_trip_restores_generator_state() -> None:
         Precision(m=np.sign).config()
     with pytest.raises(ValueError, match="unknown precision config"):
         Precision.from_config({"moment": None})
+
+
+def test_stochastic_rounding_keeps_representable_values() -> None:
+    x = np.array([1.0, -1.0, 2.0, 0.5, -3.0, 0.0])
+    p = Precision(weights="bf16", rounding="stochastic", rng=0)
+    np.testing.assert_array_equal(p.quantize_weights(x), x)
