@@ -25,6 +25,10 @@ _BLOCK = 32768  # elements per block: the block and scratch buffers stay in the 
 _EXP_MASK = np.uint64(0x7FF0000000000000)
 _F64 = np.dtype(np.float64)
 _U64 = np.dtype(np.uint64)
+# np.clip's Python wrapper costs microseconds per call; the ufunc behind it does not.
+_clip_ufunc: Callable[..., Any] = getattr(
+    getattr(getattr(np, "_core", None), "umath", None), "clip", None
+) or np.clip
 
 # y <- R(y) in place, with scratch d and uniforms u (stochastic only)
 _Rounder = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], None]
@@ -64,6 +68,7 @@ _OVERFLOW_SIDES = {
 }
 
 
+@functools.lru_cache(maxsize=256)
 def _check_fits(fmt: FloatFormat, dtype: np.dtype) -> None:
     """Raise ValueError unless every value of ``fmt`` is representable in ``dtype``."""
     info = np.finfo(dtype)
@@ -310,7 +315,7 @@ def _binary(ufunc: np.ufunc, value: float) -> _Step:
 
 def _clip(lo: float, hi: float) -> _Step:
     def step(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
-        np.clip(y, lo, hi, out=dst)
+        _clip_ufunc(y, lo, hi, out=dst)
 
     return step
 
@@ -411,7 +416,7 @@ def _quantize_block(
     if plan.prescale is not None:
         bound, factor, inner, over_pos, over_neg = plan.prescale
         scaled = s.x[:n]  # free: only float64 blocks reach formats with emin < -1022
-        np.clip(x, -bound, bound, out=scaled)
+        _clip_ufunc(x, -bound, bound, out=scaled)
         np.multiply(scaled, factor, out=scaled)
         _quantize_block(inner, scaled, out, s, rng)
         np.multiply(out, 1.0 / factor, out=out)
@@ -429,7 +434,7 @@ def _quantize_block(
     tf = t.view(_F64)
     # [docs:quantize-block:start]
     np.bitwise_and(x.view(_U64), _EXP_MASK, out=t)  # 2**e, e = binade of x
-    np.clip(tf, plan.t_lo, plan.t_hi, out=tf)  # 2**E, E = clamp(e, emin, e_top)
+    _clip_ufunc(tf, plan.t_lo, plan.t_hi, out=tf)  # 2**E, E = clamp(e, emin, e_top)
     np.subtract(plan.a_const, t, out=y.view(_U64))  # 2**(M - E)
     np.multiply(x, y, out=y)  # y = x * 2**(M - E): exact
     if plan.a_mul is not None:
