@@ -3,7 +3,7 @@
 :func:`refopt.quantize` rounds every element of a float64 (or float32, float16) array
 once, from its exact value, to a :class:`refopt.FloatFormat`, in any of the modes of
 :data:`refopt.ROUNDING_MODES`. It is pure NumPy, branch-free inside cache-sized blocks,
-and agrees bit for bit with the scalar mpmath oracle :func:`refopt.exact`.
+and agrees bit for bit with the scalar exact oracle :func:`refopt.exact`.
 """
 
 from __future__ import annotations
@@ -137,7 +137,9 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
         steps.append(_binary(np.minimum, xmax * scale))
     elif neg == "sat":
         steps.append(_binary(np.maximum, -xmax * scale))
-    nan_over = "ov" in (pos, neg) and not inf_by_scaling and policy == "nan" and xmax > 1.0
+    # (the constant's error, 2**-52 relative, must stay below the gap 2**-(M+2))
+    nan_over = "ov" in (pos, neg) and not inf_by_scaling and policy == "nan"
+    nan_over = nan_over and xmax > 1.0 and m <= 48
     if "ov" in (pos, neg):
         if inf_by_scaling:
             if s1:
