@@ -87,3 +87,11 @@ def test_data_path_that_is_not_cifar(tmp_path, capsys):
         argv = ["reproduce", "--full", "--study", "mlp", "--data", str(bad), "--out", str(tmp_path / "o"), "--quiet"]
         assert main(argv) == 2
         assert match in capsys.readouterr().err
+
+
+def test_bad_refopt_data_variable_fails_early(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("REFOPT_DATA", str(tmp_path / "missing"))
+    argv = ["reproduce", "--full", "--out", str(tmp_path / "o"), "--quiet"]
+    assert main(argv) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "cells").exists()  # nothing ran before the check

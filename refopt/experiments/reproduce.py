@@ -78,11 +78,12 @@ def reproduce(
     for n in names:
         if n not in STUDIES:
             raise ValueError(f"unknown study {n!r}; choose from {', '.join(STUDIES)}")
-    if data is not None:
+    env_data = os.environ.get("REFOPT_DATA") or None
+    if data is not None or (env_data and scale == "full" and "mlp" in names):
         from refopt.problems.data import check_cifar10
 
-        check_cifar10(data)
-        if scale == "quick" and log is not None and "mlp" in names:
+        check_cifar10(data if data is not None else env_data)  # fail now, not after hours of other studies
+        if data is not None and scale == "quick" and log is not None and "mlp" in names:
             print("note: --quick trains the MLP on the digits dataset; --full uses CIFAR-10 from --data",
                   file=log)
     out = Path(out)
