@@ -226,7 +226,8 @@ def mantissa_budget(optimizer: str, T: object, *, rho: float = 0.1,
     MantissaBudget
         Per component, the least ``M`` with the component alone at ``M`` bits
         costing at most ``rho / k`` (``k`` components); then all components together are
-        checked against ``rho`` and raised one bit at a time until they pass.
+        checked against ``rho`` and, while they fail, the component whose error costs most
+        on its own gets one more bit.
 
     Raises
     ------
@@ -269,9 +270,14 @@ def mantissa_budget(optimizer: str, T: object, *, rho: float = 0.1,
         return scheduled_bound(opt, n, q, constants, schedule).value
 
     quantized = joint(bits)
-    while quantized > (1.0 + tol) * base.value and all(
-            m is not None and m < 52 for m in bits.values()):
-        bits = {c: m + 1 for c, m in bits.items()}  # type: ignore[operator]
+    while quantized > (1.0 + tol) * base.value:
+        # the terms interact a little: add a bit to the component that costs most alone
+        costs = {c: _excess(opt, n, {c: _q_bits(m, rounding)}, constants, schedule, base.value)
+                 for c, m in bits.items() if m is not None and m < 52}
+        if not costs:
+            break
+        worst = max(costs, key=lambda c: costs[c])
+        bits[worst] = bits[worst] + 1  # type: ignore[operator]
         quantized = joint(bits)
     qs = {c: _q_bits(m, rounding) for c, m in bits.items() if m is not None}
     presets = sorted(list_formats().items(), key=lambda kv: kv[1].mantissa_bits)
