@@ -144,3 +144,15 @@ def test_bad_input() -> None:
     w = np.eye(2)
     with pytest.raises(FloatingPointError, match="grads"):
         muon(0.1).update(w, np.full((2, 2), np.inf), MuonState(0, w))
+
+
+def test_inputs_never_mutated() -> None:
+    P = Precision("bf16", "bf16", "bf16")
+    opt = muon(0.1, nesterov=True, weight_decay=0.1, precision=P, master_weights=False)
+    w = np.random.default_rng(2).standard_normal((3, 4))
+    g = np.random.default_rng(3).standard_normal((3, 4))
+    state = opt.update(w, g, opt.init(w))[1]
+    copies = (w.copy(), g.copy(), state.m.copy())
+    opt.update(w, g, state)
+    for a, b in zip((w, g, state.m), copies):
+        np.testing.assert_array_equal(a, b)

@@ -127,6 +127,9 @@ def test_checker_needs_replayable_traces() -> None:
     tr = run(lambda w: w, adam(0.1), np.ones(2), 4, rng=None, record=("w", "m"))
     with pytest.raises(ValueError, match="'g'"):
         check_trace(tr)
+    tr = run(lambda w: w, adam(0.1), np.ones(2), 4, rng=None, every=2)
+    with pytest.raises(ValueError, match="every=1"):
+        check_trace(tr)
     tr = run(lambda w: w, adam(0.1, precision=Precision(m=np.round)), np.ones(2), 2, rng=None)
     assert tr.config["optimizer"] is None
     with pytest.raises(ValueError, match="no optimizer config"):

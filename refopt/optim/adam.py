@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from refopt.optim._common import (
-    Params,
     StepResult,
     as_tree,
     build,
@@ -53,8 +52,8 @@ class AdamState(NamedTuple):
     """
 
     count: int
-    m: Params
-    v: Params
+    m: np.ndarray | dict[str, np.ndarray]
+    v: np.ndarray | dict[str, np.ndarray]
 
 
 def analysed_step_size(lr: float, b1: float, b2: float, t: int) -> float:
@@ -103,7 +102,7 @@ class Adam(Optimizer):
     nonfinite: str
     name = "adam"
 
-    def init(self, params: Params) -> AdamState:
+    def init(self, params: np.ndarray | dict[str, np.ndarray]) -> AdamState:
         """Zero moments shaped like ``params``.
 
         Parameters
@@ -121,13 +120,13 @@ class Adam(Optimizer):
         zeros = [np.zeros_like(get(params, k)) for k in keys]
         return AdamState(0, build(keys, zeros), build(keys, [z.copy() for z in zeros]))
 
-    def _check_state(self, params: Params, state: Any) -> None:
+    def _check_state(self, params: np.ndarray | dict[str, np.ndarray], state: Any) -> None:
         if not isinstance(state, AdamState):
             raise TypeError(f"state must be an AdamState (from Adam.init), got {type(state).__name__}")
         check_same_structure(params, as_tree(state.m, "state.m"), "params", "state.m")
         check_same_structure(params, as_tree(state.v, "state.v"), "params", "state.v")
 
-    def moments(self, state: AdamState) -> dict[str, Params]:
+    def moments(self, state: AdamState) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
         """The stored moments.
 
         Parameters
@@ -154,7 +153,12 @@ class Adam(Optimizer):
         fields = ("lr", "b1", "b2", "eps", "variant", "weight_decay", "decoupled", "master_weights", "nonfinite")
         return {f: getattr(self, f) for f in fields}
 
-    def _step(self, params: Params, grads: Params, state: AdamState) -> StepResult:
+    def _step(
+        self,
+        params: np.ndarray | dict[str, np.ndarray],
+        grads: np.ndarray | dict[str, np.ndarray],
+        state: AdamState,
+    ) -> StepResult:
         t = int(state.count) + 1
         m_old, v_old = as_tree(state.m, "state.m"), as_tree(state.v, "state.v")
         keys = keys_of(params)

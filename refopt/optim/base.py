@@ -21,7 +21,6 @@ import numpy as np
 
 from refopt.optim._common import (
     NONFINITE_POLICIES,
-    Params,
     StepResult,
     as_tree,
     check_choice,
@@ -55,17 +54,26 @@ class Optimizer:
     precision: Precision
     nonfinite: str = "raise"
 
-    def init(self, params: Params) -> Any:  # pragma: no cover - abstract
+    def init(self, params: np.ndarray | dict[str, np.ndarray]) -> Any:  # pragma: no cover - abstract
         """Return the initial state for ``params``."""
         raise NotImplementedError
 
-    def _check_state(self, params: Params, state: Any) -> None:  # pragma: no cover - abstract
+    def _check_state(
+        self, params: np.ndarray | dict[str, np.ndarray], state: Any
+    ) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _step(self, params: Params, grads: Params, state: Any) -> StepResult:  # pragma: no cover
+    def _step(
+        self,
+        params: np.ndarray | dict[str, np.ndarray],
+        grads: np.ndarray | dict[str, np.ndarray],
+        state: Any,
+    ) -> StepResult:  # pragma: no cover
         raise NotImplementedError
 
-    def moments(self, state: Any) -> dict[str, Params]:  # pragma: no cover - abstract
+    def moments(
+        self, state: Any
+    ) -> dict[str, np.ndarray | dict[str, np.ndarray]]:  # pragma: no cover - abstract
         """The stored moments of ``state`` by component name (``"m"``, ``"v"``)."""
         raise NotImplementedError
 
@@ -73,7 +81,12 @@ class Optimizer:
         """The constructor arguments except ``precision`` (JSON-serialisable)."""
         raise NotImplementedError
 
-    def step(self, params: Params, grads: Params, state: Any) -> StepResult:
+    def step(
+        self,
+        params: np.ndarray | dict[str, np.ndarray],
+        grads: np.ndarray | dict[str, np.ndarray],
+        state: Any,
+    ) -> StepResult:
         """One optimizer step, also returning the update.
 
         Parameters
@@ -109,7 +122,8 @@ class Optimizer:
         t = int(state.count) + 1
         bad = first_nonfinite(grads, "grads")
         if bad is None:
-            result = self._step(params, grads, state)
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # reported below
+                result = self._step(params, grads, state)
             bad = first_nonfinite(result.params, "params")
             for name, tree in self.moments(result.state).items():
                 bad = bad or first_nonfinite(tree, name)
@@ -119,7 +133,12 @@ class Optimizer:
             return StepResult(params, state, tree_map(np.zeros_like, params), True)
         raise nonfinite_error(bad, t)
 
-    def update(self, params: Params, grads: Params, state: Any) -> tuple[Params, Any]:
+    def update(
+        self,
+        params: np.ndarray | dict[str, np.ndarray],
+        grads: np.ndarray | dict[str, np.ndarray],
+        state: Any,
+    ) -> tuple[np.ndarray | dict[str, np.ndarray], Any]:
         """One optimizer step.
 
         Parameters

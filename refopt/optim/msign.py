@@ -127,7 +127,9 @@ def _iterate_quantizer(
         if rounding == "stochastic":
             raise ValueError("newton_schulz precision does not take rounding='stochastic'")
         return lambda X: np.asarray(quantize(X, fmt, rounding))
-    raise TypeError(f"precision must be None, a format name, a FloatFormat or a callable, got {type(precision).__name__}")
+    raise TypeError(
+        f"precision must be None, a format name, a FloatFormat or a callable, got {type(precision).__name__}"
+    )
 
 
 def newton_schulz(

@@ -20,7 +20,6 @@ import numpy as np
 from refopt.formats import FloatFormat
 from refopt.formats import format as resolve_format
 from refopt.optim._common import (
-    Params,
     StepResult,
     as_tree,
     build,
@@ -57,7 +56,7 @@ class MuonState(NamedTuple):
     """
 
     count: int
-    m: Params
+    m: np.ndarray | dict[str, np.ndarray]
 
 
 def shape_scale(shape: tuple[int, int], scale: str) -> float:
@@ -112,7 +111,7 @@ class Muon(Optimizer):
     nonfinite: str
     name = "muon"
 
-    def init(self, params: Params) -> MuonState:
+    def init(self, params: np.ndarray | dict[str, np.ndarray]) -> MuonState:
         """Zero momentum shaped like ``params`` (every leaf must be 2-D).
 
         Parameters
@@ -136,7 +135,7 @@ class Muon(Optimizer):
         return MuonState(0, build(keys, [np.zeros_like(get(params, k)) for k in keys]))
 
     @staticmethod
-    def _check_matrices(params: Params) -> None:
+    def _check_matrices(params: np.ndarray | dict[str, np.ndarray]) -> None:
         for k in keys_of(params):
             a = get(params, k)
             if a.ndim != 2:
@@ -145,13 +144,13 @@ class Muon(Optimizer):
                     "use refopt.optim.muon_adam for models with 1-D parameters"
                 )
 
-    def _check_state(self, params: Params, state: Any) -> None:
+    def _check_state(self, params: np.ndarray | dict[str, np.ndarray], state: Any) -> None:
         self._check_matrices(params)
         if not isinstance(state, MuonState):
             raise TypeError(f"state must be a MuonState (from Muon.init), got {type(state).__name__}")
         check_same_structure(params, as_tree(state.m, "state.m"), "params", "state.m")
 
-    def moments(self, state: MuonState) -> dict[str, Params]:
+    def moments(self, state: MuonState) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
         """The stored momentum.
 
         Parameters
@@ -177,7 +176,8 @@ class Muon(Optimizer):
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "precision"}
         out["ns_coefficients"] = list(self.ns_coefficients)
         if self.ns_precision is not None:
-            out["ns_precision"] = {f.name: getattr(self.ns_precision, f.name) for f in dataclasses.fields(self.ns_precision)}
+            fmt = self.ns_precision
+            out["ns_precision"] = {f.name: getattr(fmt, f.name) for f in dataclasses.fields(fmt)}
         return out
 
     def orthogonalized(self, D: np.ndarray) -> np.ndarray:
@@ -197,7 +197,12 @@ class Muon(Optimizer):
             return msign(D, self.rtol)
         return newton_schulz(D, self.ns_steps, coefficients=self.ns_coefficients, precision=self.ns_precision)
 
-    def _step(self, params: Params, grads: Params, state: MuonState) -> StepResult:
+    def _step(
+        self,
+        params: np.ndarray | dict[str, np.ndarray],
+        grads: np.ndarray | dict[str, np.ndarray],
+        state: MuonState,
+    ) -> StepResult:
         t = int(state.count) + 1
         m_old = as_tree(state.m, "state.m")
         keys = keys_of(params)
@@ -320,7 +325,8 @@ def muon(
     if len(coeffs) != 3:
         raise ValueError(f"ns_coefficients must be three numbers, got {ns_coefficients!r}")
     if ns_precision is not None and not isinstance(ns_precision, (str, FloatFormat)):
-        raise TypeError(f"ns_precision must be None, a format name or a FloatFormat, got {type(ns_precision).__name__}")
+        kind = type(ns_precision).__name__
+        raise TypeError(f"ns_precision must be None, a format name or a FloatFormat, got {kind}")
     return Muon(
         lr=check_positive("lr", lr),
         beta=check_beta("beta", beta),

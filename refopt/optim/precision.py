@@ -24,7 +24,7 @@ import numpy as np
 
 from refopt.formats import FloatFormat, check_rounding
 from refopt.formats import format as resolve_format
-from refopt.optim._common import Params, check_real, tree_map
+from refopt.optim._common import check_real, tree_map
 from refopt.quantize import quantize
 
 __all__ = ["COMPONENTS", "Precision", "WorstCase", "worst_case"]
@@ -408,7 +408,9 @@ class Precision:
             return c.q
         raise ValueError(f"the relative error of the callable quantizer of {name!r} is unknown")
 
-    def quantize(self, name: str, x: Params) -> Params:
+    def quantize(
+        self, name: str, x: np.ndarray | dict[str, np.ndarray]
+    ) -> np.ndarray | dict[str, np.ndarray]:
         """Quantize ``x`` (an array or a dict of arrays) as component ``name``.
 
         Parameters
@@ -443,19 +445,19 @@ class Precision:
 
         return tree_map(apply, x)
 
-    def quantize_weights(self, w: Params) -> Params:
+    def quantize_weights(self, w: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
         """:math:`Q_W(w)`, see :meth:`quantize`."""
         return self.quantize("weights", w)
 
-    def quantize_grads(self, g: Params) -> Params:
+    def quantize_grads(self, g: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
         """:math:`Q_G(g)`, see :meth:`quantize`."""
         return self.quantize("grads", g)
 
-    def quantize_m(self, m: Params) -> Params:
+    def quantize_m(self, m: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
         """:math:`Q_M(m)`, see :meth:`quantize`."""
         return self.quantize("m", m)
 
-    def quantize_v(self, v: Params) -> Params:
+    def quantize_v(self, v: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
         """:math:`Q_V(v)`, see :meth:`quantize`."""
         return self.quantize("v", v)
 

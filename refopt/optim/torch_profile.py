@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from refopt.optim._common import (
-    Params,
     StepResult,
     as_tree,
     build,
@@ -91,12 +90,13 @@ def fma_fp32(a: Any, b: Any, c: Any) -> np.ndarray:
     return _f32(s)
 
 
-def _check_bf16(tree: Params, name: str) -> None:
+def _check_bf16(tree: np.ndarray | dict[str, np.ndarray], name: str) -> None:
     for k in keys_of(tree):
         a = get(tree, k)
         q = _bf16(a)
         if not np.array_equal(q, a, equal_nan=True):
-            raise ValueError(f"{label(name, k)} must hold bf16 values (round them with refopt.quantize(x, 'bf16'))")
+            hint = "round them with refopt.quantize(x, 'bf16')"
+            raise ValueError(f"{label(name, k)} must hold bf16 values ({hint})")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -127,12 +127,31 @@ class TorchAdamBF16(Adam):
         """
         return {"optimizer": self.name, **self.hyperparameters()}
 
-    def step(self, params: Params, grads: Params, state: Any) -> StepResult:  # noqa: D102
+    def step(
+        self, params: np.ndarray | dict[str, np.ndarray], grads: np.ndarray | dict[str, np.ndarray], state: Any
+    ) -> StepResult:
+        """One step of :meth:`refopt.optim.Optimizer.step`, after checking the inputs are bf16.
+
+        Parameters
+        ----------
+        params, grads : numpy.ndarray or dict of numpy.ndarray
+            bf16 values (held in float64).
+        state : AdamState
+            The state.
+
+        Returns
+        -------
+        StepResult
+            ``(params, state, update, skipped)``.
+
+        Raises
+        ------
+        ValueError
+            If ``params`` or ``grads`` hold values that are not bf16 numbers.
+        """
         _check_bf16(as_tree(params, "params"), "params")
         _check_bf16(as_tree(grads, "grads"), "grads")
         return super().step(params, grads, state)
-
-    step.__doc__ = Adam.step.__doc__
 
     def _add_alpha(self, g: np.ndarray, p: np.ndarray, alpha: float) -> np.ndarray:
         """``g.add(p, alpha=alpha)``: float32 on the vectorized body, bf16 ops on the tail."""

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from refopt.optim._common import Params, as_tree, check_same_structure, get, keys_of
+from refopt.optim._common import as_tree, check_same_structure, get, keys_of
 from refopt.optim.base import Optimizer, as_precision
 from refopt.optim.precision import Precision
 
@@ -44,14 +44,18 @@ class GradSample(NamedTuple):
         The loss, when the oracle returned ``(loss, grad)``.
     """
 
-    wq: Params
-    g: Params
-    gq: Params
+    wq: np.ndarray | dict[str, np.ndarray]
+    g: np.ndarray | dict[str, np.ndarray]
+    gq: np.ndarray | dict[str, np.ndarray]
     loss: float | None
 
 
 def sample_gradient(
-    grad_fn: Callable[..., Any], w: Params, precision: Precision | None, *args: Any, **kwargs: Any
+    grad_fn: Callable[..., Any],
+    w: np.ndarray | dict[str, np.ndarray],
+    precision: Precision | None,
+    *args: Any,
+    **kwargs: Any,
 ) -> GradSample:
     """Quantize the weights, call the oracle there, quantize its gradient.
 
@@ -91,8 +95,12 @@ def sample_gradient(
 
 
 def quantized_grad(
-    grad_fn: Callable[..., Any], w: Params, precision: Precision | None, *args: Any, **kwargs: Any
-) -> Params:
+    grad_fn: Callable[..., Any],
+    w: np.ndarray | dict[str, np.ndarray],
+    precision: Precision | None,
+    *args: Any,
+    **kwargs: Any,
+) -> np.ndarray | dict[str, np.ndarray]:
     """The quantized gradient :math:`g^Q = Q_G(\\nabla f(Q_W(w)))` in one call.
 
     Parameters
@@ -168,7 +176,7 @@ class Trace:
         """The recorded quantities (in ``RECORDABLE`` order)."""
         return [n for n in RECORDABLE if n in self.config.get("record", [])]
 
-    def _get(self, name: str) -> Params:
+    def _get(self, name: str) -> np.ndarray | dict[str, np.ndarray]:
         if self.config.get("params") == "dict" and name not in ("loss",):
             out = {k: self.arrays[f"{name}/{k}"] for k in self.config["keys"] if f"{name}/{k}" in self.arrays}
             if not out:
@@ -176,7 +184,7 @@ class Trace:
             return out
         return self.arrays[name]
 
-    def __getitem__(self, name: str) -> Params:
+    def __getitem__(self, name: str) -> np.ndarray | dict[str, np.ndarray]:
         """A recorded quantity: a stacked array, or a dict of them for dict parameters.
 
         Parameters
@@ -199,7 +207,7 @@ class Trace:
         return self._get(name)
 
     @property
-    def final(self) -> Params:
+    def final(self) -> np.ndarray | dict[str, np.ndarray]:
         """The parameters after the last step."""
         return self._get("final")
 
@@ -264,7 +272,7 @@ def _check_record(record: Sequence[str], every: object, steps: object) -> tuple[
 def run(
     grad_fn: Callable[..., Any],
     opt: Optimizer,
-    w0: Params,
+    w0: np.ndarray | dict[str, np.ndarray],
     steps: int,
     *,
     rng: np.random.Generator | int | None,

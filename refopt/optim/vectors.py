@@ -140,7 +140,10 @@ def _problem(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, Callable[..
 def _optimizers(policy: Precision) -> dict[str, tuple[Optimizer, tuple[int, ...]]]:
     return {
         "adam_analysed": (adam(1e-2, precision=policy), (64,)),
-        "adam_practical": (adam(1e-2, variant="practical", weight_decay=0.01, decoupled=True, precision=policy), (64,)),
+        "adam_practical": (
+            adam(1e-2, variant="practical", weight_decay=0.01, decoupled=True, precision=policy),
+            (64,),
+        ),
         "muon": (muon(2e-2, precision=policy), (8, 6)),
     }
 
