@@ -83,7 +83,9 @@ def test_encode_decode_round_trip(name: str) -> None:
     fmt = format(name)
     if fmt.bits <= 16:
         values = fmt.all_values()
-        for code, v in enumerate(values.tolist()):
+        codes = range(values.size) if fmt.bits <= 8 else np.random.default_rng(0).integers(0, values.size, 4000)
+        for code in codes:
+            v = float(values[code])
             if math.isfinite(v) or math.isinf(v):
                 assert fmt.encode(v) == code or (v == 0 and fmt.top_binade == "fnuz")
     for v in (fmt.xmax, -fmt.xmax, fmt.xmin, fmt.xmin_subnormal, 1.0, -0.0):

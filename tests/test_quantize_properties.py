@@ -13,7 +13,7 @@ from refopt import ROUNDING_MODES, FloatFormat, quantize
 
 DETERMINISTIC = tuple(m for m in ROUNDING_MODES if m != "stochastic")
 SYMMETRIC = ("nearest_even", "nearest_away", "toward_zero", "odd")
-EXAMPLES = settings(max_examples=150, deadline=None)
+EXAMPLES = settings(max_examples=100, deadline=None)
 
 
 def _near_range(fmt: FloatFormat) -> st.SearchStrategy[float]:
@@ -99,6 +99,7 @@ def test_relative_error_bound_paper_assumption_3_1(data: st.DataObject, mode: st
 def test_directed_modes_are_directed(data: st.DataObject, quantize_oracle) -> None:
     fmt = quantize_oracle.formats[data.draw(st.sampled_from(sorted(quantize_oracle.formats)))]
     x = np.array(data.draw(st.lists(_inputs(fmt), min_size=1, max_size=8)))
+    x = x[np.isfinite(x)]  # infinities follow the format's policy, not a direction
     up, down, rz = _q(x, fmt, "up"), _q(x, fmt, "down"), _q(x, fmt, "toward_zero")
     directed = (np.abs(x) <= fmt.xmax) | (fmt.overflow != "saturate")  # saturation caps
     with np.errstate(invalid="ignore"):
