@@ -271,7 +271,7 @@ def _underflow(spec: Study, recs: list[dict[str, Any]]) -> dict[str, Any]:
             f"{label}: up to {100 * z:.1f}% of the second-moment entries were exactly 0 (q_V = 1 for them); "
             + ("the run diverged (" + res["error"] + ")." if res["diverged"] else
                (f"the loss went UP from {_g(res['loss'][0])} to {_g(res['final_loss'])} (Adam divided by eps alone "
-                "while v was 0, took huge steps, and never came back); " if res["final_loss"] > res["loss"][0] else "")
+                "while v was 0, took huge steps, and did not recover within the run); " if res["final_loss"] > res["loss"][0] else "")
                + f"final loss {_g(res['final_loss'])}, x{_g(rel)} of exact Adam's {_g(ex['final_loss']) if ex else '-'}.")
         )
     fp16 = res_by.get("v in fp16")
