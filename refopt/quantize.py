@@ -468,11 +468,12 @@ def _patch_specials(plan: _Plan, x: np.ndarray, out: np.ndarray) -> None:
 
 
 def _fix_tiny(x: np.ndarray, y: np.ndarray) -> None:
-    """Keep scaled values of tiny nonzero inputs nonzero and halvable (formats with emin >= M).
+    """Keep scaled values of tiny nonzero inputs nonzero and halvable.
 
-    For such formats the scaled value x * 2**(M - emin) of a float64 subnormal may
-    underflow. Every rounding mode gives the same result for any scaled value in
-    (0, 2**-1000), so those are replaced by 2**-1000 with the sign of x.
+    For formats with emin >= M (and in the gap below xmin of formats without
+    subnormals) the scaled value of a float64 subnormal may underflow. Every rounding
+    mode gives the same result for any scaled value in (0, 2**-1000), so those are
+    replaced by 2**-1000 with the sign of x.
     """
     small = (np.abs(y) < 2.0**-1000) & (x != 0)
     if small.any():
@@ -487,6 +488,7 @@ def _round_gap(plan: _Plan, x: np.ndarray, out: np.ndarray, u: np.ndarray | None
         return
     sign = -1.0 if plan.negate else 1.0
     y = x[small] * (sign * inv)
+    _fix_tiny(x[small], y)
     plan.rounder(y, np.empty_like(y), None if u is None else u[small])
     y *= sign * xmin
     np.copysign(y, x[small], out=y)
