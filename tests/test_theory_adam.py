@@ -439,3 +439,17 @@ def test_simulation_below_bound_worst_case_and_real_formats():
         res = adam_bound(N, alpha, b1, b2, eps, d, R, 1.0, delta, q_G=qq["G"], q_W=qq["W"],
                          q_M=qq["M"], q_V=qq["V"], x0_norm=float(np.linalg.norm(x0)))
         assert mean + half <= res.value
+
+
+def test_refopt_needs_only_q_V_of_order_one_over_T():
+    """refopt-theorem-adam-orders: q_V = 1/T (weaker than the paper's 1/T^2) keeps the rate,
+    while q_W = 1/T (instead of 1/T^2) does not, because B_W grows like T."""
+    def ratio(T, **q):
+        s = paper_schedule("adam", T)
+        args = (T, s["alpha"], 0.9, s["b2"], 1e-8, 10, 1.0, 1.0, 1.0)
+        return adam_bound(*args, x0_norm=1.0, **q).value / adam_bound(*args).value
+
+    good = [ratio(T, q_V=1 / T, q_G=1 / T, q_M=1 / T) for T in (10**4, 10**6, 10**8)]
+    assert max(good) < 2.1  # ln(1 + T^2/eps) against ln(1 + T/eps): a factor below 2
+    bad = [ratio(T, q_W=1 / T) for T in (10**4, 10**6, 10**8)]
+    assert bad[2] > 10 * bad[1] > 100 * bad[0] / 10

@@ -1,6 +1,6 @@
 """refopt's convergence bound for quantized Adam (weighted-sum analysed form).
 
-The method (:prf:ref:`refopt-algorithm-quantized-adam`), for :math:`n = 1, \\dots, N`,
+The method (:prf:ref:`refopt-algorithm-adam-analysed`), for :math:`n = 1, \\dots, N`,
 coordinate-wise, with :math:`m_0 = v_0 = 0`:
 
 .. math::
@@ -207,7 +207,9 @@ def adam_bound(N: object, alpha: object, b1: object, b2: object, eps: object, d:
                        a_quad=a_q, a_adapt=a_hat)
     # ... times factors that are exactly 1 at q = 0.   [prf:refopt-theorem-adam-quantized]
     norm = math.sqrt(c_hi) / phi                 # normalisation of the descent sum
+    # [prf:refopt-lemma-sum-of-updates]
     f_u = (1.0 + qm) ** 2 * (1.0 - beta1) / (1.0 - beta1 * (1.0 + qm))
+    # [prf:refopt-lemma-descent-direction] (i)-(iii), summed with [prf:refopt-lemma-series]
     f_adapt = max(math.sqrt(c_hi) / (1.0 - qg) ** 2, (1.0 + qv) / math.sqrt(c_lo))
     terms["initial gap"] *= norm
     terms["smoothness (alpha d R L)"] *= norm * f_u / (1.0 - qv)
@@ -219,6 +221,7 @@ def adam_bound(N: object, alpha: object, b1: object, b2: object, eps: object, d:
     scale = 2.0 * r * norm * (1.0 - beta1) * n / (n_tilde * math.sqrt(1.0 - beta2))
     kappa0 = beta1 / math.sqrt(b2t)
     self_norm = math.sqrt(1.0 - qv) * (1.0 - qg)  # [prf:refopt-lemma-bounded-update]
+    # [prf:refopt-lemma-momentum-rounding]
     rho = ((qg + qm + qg * qm) * (1.0 - kappa0) + kappa0 * qm) / (
         (1.0 - kappa) * (1.0 - kappa0) * self_norm)
     theta = (2.0 * qv / (1.0 - qv)) / ((1.0 - kappa0 * r_v) * (1.0 - kappa0) * self_norm)
