@@ -107,8 +107,16 @@ theirs.save(workdir / "theirs.npz")
 
 # %%
 # The checker recomputes refopt's reference from the inputs stored in *their* trace
-# and reports the first divergence (from Python, or ``refopt check theirs.npz`` on the
-# command line, which exits with status 1):
+# (the optimizer rebuilt from the config, their first weights, their oracle gradients)
+# and walks both traces in computation order, reporting the first value that differs:
+#
+# .. literalinclude:: ../../refopt/optim/check.py
+#    :language: python
+#    :start-after: # [docs:check-loop:start]
+#    :end-before: # [docs:check-loop:end]
+#    :dedent:
+#
+# From Python, or ``refopt check theirs.npz`` on the command line (exit status 1):
 
 report = check_trace(workdir / "theirs.npz")
 print(report)

@@ -246,7 +246,7 @@ def check_trace(
     """
     tol = check_nonnegative("ulps", ulps)
     theirs = theirs if isinstance(theirs, Trace) else Trace.load(theirs)
-    if against is None:
+    if against is None:  # recompute the reference from their inputs
         opt, ref = _replay(theirs)
     else:
         ref = against if isinstance(against, Trace) else Trace.load(against)
@@ -258,7 +258,8 @@ def check_trace(
     steps = min(len(theirs.steps), len(ref.steps))
     if len(theirs.steps) and not np.array_equal(theirs.steps[:steps], ref.steps[:steps]):
         raise ValueError("the two traces recorded different steps")
-    for i in range(steps):
+    # [docs:check-loop:start]
+    for i in range(steps):  # step by step, in the order the quantities are computed
         for name in names:
             for k in keys:
                 a, b = _row(theirs, name, k, i), _row(ref, name, k, i)
@@ -268,6 +269,7 @@ def check_trace(
                 if diff is not None:
                     div = Divergence(int(theirs.steps[i]), name, k, *diff, _format_name(fmts.get(name)))
                     return CheckReport(False, i + 1, tuple(names), div)
+    # [docs:check-loop:end]
     final_step = int(theirs.config.get("steps", steps)) + 1
     for k in keys:
         a, b = _row_final(theirs, k), _row_final(ref, k)
