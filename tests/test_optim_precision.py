@@ -145,3 +145,13 @@ def test_stochastic_rounding_keeps_representable_values() -> None:
     x = np.array([1.0, -1.0, 2.0, 0.5, -3.0, 0.0])
     p = Precision(weights="bf16", rounding="stochastic", rng=0)
     np.testing.assert_array_equal(p.quantize_weights(x), x)
+
+
+def test_worst_case_policy() -> None:
+    p = Precision.worst_case({"m": 2.0**-4, "v": 2.0**-6}, {"m": "+", "v": "-"})
+    assert p.unit_roundoff("m") == 2.0**-4 and p.unit_roundoff("v") == 2.0**-6 and p.component("grads") is None
+    np.testing.assert_array_equal(p.quantize_v(np.array([4.0])), [4.0 * (1 - 2.0**-6)])
+    every = Precision.worst_case(0.01, "random", rng=3)
+    assert all(every.unit_roundoff(c) == 0.01 for c in ("weights", "grads", "m", "v"))
+    with pytest.raises(ValueError, match="unknown precision component"):
+        Precision.worst_case({"moment": 0.1})

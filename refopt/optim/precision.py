@@ -327,6 +327,51 @@ class Precision:
         if self._rounding == "stochastic" and needs_rng and self._rng is None:
             raise ValueError("rounding='stochastic' needs rng (a numpy.random.Generator or an int seed)")
 
+    @classmethod
+    def worst_case(
+        cls,
+        q: float | dict[str, float],
+        sign: str | dict[str, str] = "plus",
+        *,
+        reference: np.ndarray | Quantizer | None = None,
+        rng: np.random.Generator | int | None = None,
+    ) -> Precision:
+        """A policy whose components are :func:`refopt.optim.worst_case` quantizers.
+
+        Parameters
+        ----------
+        q : float or dict
+            One level for every component, or a dict ``{component: q}`` (components
+            not named stay exact).
+        sign : str or dict, default "plus"
+            The sign rule, for all components or per component.
+        reference : numpy.ndarray or callable, optional
+            Reference direction for ``"adversarial"`` signs.
+        rng : numpy.random.Generator or int, optional
+            Generator (shared by all components) for ``"random"`` signs.
+
+        Returns
+        -------
+        Precision
+            The policy (its ``unit_roundoff`` of each component is its ``q``).
+
+        Raises
+        ------
+        ValueError
+            If a dict names an unknown component, or as :func:`refopt.optim.worst_case`.
+        """
+        levels = q if isinstance(q, dict) else dict.fromkeys(COMPONENTS, q)
+        signs = sign if isinstance(sign, dict) else dict.fromkeys(COMPONENTS, sign)
+        bad = sorted((set(levels) | set(signs)) - set(COMPONENTS))
+        if bad:
+            raise ValueError(f"unknown precision component(s) {bad}; components are {COMPONENTS}")
+        gen = _as_generator(rng, "rng")
+        comps = {
+            c: worst_case(levels[c], signs.get(c, "plus"), reference=reference, rng=gen) if c in levels else None
+            for c in COMPONENTS
+        }
+        return cls(**comps, rng=gen)
+
     @property
     def rounding(self) -> str:
         """The rounding mode of the format components."""
