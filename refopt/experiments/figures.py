@@ -54,21 +54,8 @@ def _mark_diverged(ax: Any, xs: list[float], ys: list[float], color: str) -> Non
         ax.plot(bad, [top] * len(bad), "x", color=color, ms=8, clip_on=False)
 
 
-def plot_mantissa(records: list[dict[str, Any]], stem: Path) -> list[Path]:
-    """Study 1: tail gradient norm vs M, and curves vs iteration for a few M.
-
-    Parameters
-    ----------
-    records : list of dict
-        The study's records.
-    stem : pathlib.Path
-        Output path without suffix.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The PNG and SVG files.
-    """
+def _plot_mantissa(records: list[dict[str, Any]], stem: Path) -> list[Path]:
+    """Study 1: tail gradient norm vs M, and curves vs iteration for a few M."""
     fig, (ax, ax_a, ax_m) = _figure(3)
     ms = sorted({int(param(r, "format")[1:]) for r in records})
     pos = {m: i for i, m in enumerate(ms)}
@@ -97,21 +84,8 @@ def plot_mantissa(records: list[dict[str, Any]], stem: Path) -> list[Path]:
     return _save(fig, stem)
 
 
-def plot_ablation(records: list[dict[str, Any]], stem: Path) -> list[Path]:
-    """Study 2: tail gradient norm per quantized component, relative to no quantization.
-
-    Parameters
-    ----------
-    records : list of dict
-        The study's records.
-    stem : pathlib.Path
-        Output path without suffix.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The PNG and SVG files.
-    """
+def _plot_ablation(records: list[dict[str, Any]], stem: Path) -> list[Path]:
+    """Study 2: tail gradient norm per quantized component, relative to no quantization."""
     fig, axes = _figure(2)
     for ax, opt in zip(axes, ("adam", "muon")):
         recs = [r for r in records if param(r, "optimizer") == opt]
@@ -135,21 +109,8 @@ def plot_ablation(records: list[dict[str, Any]], stem: Path) -> list[Path]:
     return _save(fig, stem)
 
 
-def plot_beta2(records: list[dict[str, Any]], stem: Path) -> list[Path]:
-    """Study 3: tail gradient norm vs 1 - b2 for exact and quantized runs.
-
-    Parameters
-    ----------
-    records : list of dict
-        The study's records.
-    stem : pathlib.Path
-        Output path without suffix.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The PNG and SVG files.
-    """
+def _plot_beta2(records: list[dict[str, Any]], stem: Path) -> list[Path]:
+    """Study 3: tail gradient norm vs 1 - b2 for exact and quantized runs."""
     fig, (ax, ax2) = _figure(2)
     for i, ((f, c, rnd), recs) in enumerate(group(records, "format", "components", "rounding").items()):
         label = "exact" if f == "exact" else f"{c} in {f}, {'SR' if rnd == 'stochastic' else 'RN'}"
@@ -194,21 +155,8 @@ def growth_rate(res: dict[str, Any]) -> float:
     return float(np.log(r[-1] / r[h]) / (t[-1] - t[h]))
 
 
-def plot_condition(records: list[dict[str, Any]], stem: Path) -> list[Path]:
-    """Study 4: behaviour vs rho on the quadratic, and step growth on the decaying toy.
-
-    Parameters
-    ----------
-    records : list of dict
-        The study's records.
-    stem : pathlib.Path
-        Output path without suffix.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The PNG and SVG files.
-    """
+def _plot_condition(records: list[dict[str, Any]], stem: Path) -> list[Path]:
+    """Study 4: behaviour vs rho on the quadratic, and step growth on the decaying toy."""
     fig, (ax, ax2, ax3) = _figure(3)
     fams = ["q_M only", "q_V only", "q_M = q_V"]
     for problem, axes in (("quadratic", ((ax, "final_grad_norm"), (ax2, "max_ratio"))), ("decaying", ((ax3, None),))):
@@ -236,24 +184,8 @@ def plot_condition(records: list[dict[str, Any]], stem: Path) -> list[Path]:
     return _save(fig, stem)
 
 
-def plot_floors(records: list[dict[str, Any]], stem: Path, bounds: dict[str, list[float]] | None = None) -> list[Path]:
-    """Study 5: tail gradient norm vs horizon T per format, with the bound's prediction.
-
-    Parameters
-    ----------
-    records : list of dict
-        The study's records.
-    stem : pathlib.Path
-        Output path without suffix.
-    bounds : dict of str to list of float, optional
-        Per format, the bound's prediction of the gradient norm at each horizon (same
-        order as the records' horizons), drawn dashed on a second axis.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The PNG and SVG files.
-    """
+def _plot_floors(records: list[dict[str, Any]], stem: Path, bounds: dict[str, list[float]] | None = None) -> list[Path]:
+    """Study 5: tail gradient norm vs horizon T per format, with the bound's prediction."""
     fig, (ax, ax2) = _figure(2)
     for i, ((f,), recs) in enumerate(group(records, "format").items()):
         recs = sorted(recs, key=lambda r: param(r, "steps"))
@@ -273,21 +205,8 @@ def plot_floors(records: list[dict[str, Any]], stem: Path, bounds: dict[str, lis
     return _save(fig, stem)
 
 
-def plot_underflow(records: list[dict[str, Any]], stem: Path) -> list[Path]:
-    """Study 6: loss and fraction of zero second-moment entries vs steps.
-
-    Parameters
-    ----------
-    records : list of dict
-        The study's records.
-    stem : pathlib.Path
-        Output path without suffix.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The PNG and SVG files.
-    """
+def _plot_underflow(records: list[dict[str, Any]], stem: Path) -> list[Path]:
+    """Study 6: loss and fraction of zero second-moment entries vs steps."""
     fig, (ax, ax2) = _figure(2)
     for i, r in enumerate(records):
         res = r["result"]
@@ -304,21 +223,8 @@ def plot_underflow(records: list[dict[str, Any]], stem: Path) -> list[Path]:
     return _save(fig, stem)
 
 
-def plot_mlp(records: list[dict[str, Any]], stem: Path) -> list[Path]:
-    """Study 7: training loss and test accuracy vs steps, per optimizer and format.
-
-    Parameters
-    ----------
-    records : list of dict
-        The study's records.
-    stem : pathlib.Path
-        Output path without suffix.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The PNG and SVG files.
-    """
+def _plot_mlp(records: list[dict[str, Any]], stem: Path) -> list[Path]:
+    """Study 7: training loss and test accuracy vs steps, per optimizer and format."""
     fig, (ax, ax2) = _figure(2)
     fmts = list(group(records, "format", cell="mlp"))
     for r in records:
@@ -335,14 +241,15 @@ def plot_mlp(records: list[dict[str, Any]], stem: Path) -> list[Path]:
     return _save(fig, stem)
 
 
+#: The figure function of each study: ``fn(records, stem, **kwargs) -> [png, svg]``.
 FIGURES = {
-    "mantissa": plot_mantissa,
-    "ablation": plot_ablation,
-    "beta2": plot_beta2,
-    "condition": plot_condition,
-    "floors": plot_floors,
-    "underflow": plot_underflow,
-    "mlp": plot_mlp,
+    "mantissa": _plot_mantissa,
+    "ablation": _plot_ablation,
+    "beta2": _plot_beta2,
+    "condition": _plot_condition,
+    "floors": _plot_floors,
+    "underflow": _plot_underflow,
+    "mlp": _plot_mlp,
 }
 
 
@@ -358,7 +265,8 @@ def plot_study(name: str, records: list[dict[str, Any]], out: Path, **kwargs: An
     out : pathlib.Path
         The figure directory (created if needed).
     **kwargs
-        Passed to the plotting function (``bounds`` for ``floors``).
+        Passed to the figure function (``bounds`` for ``floors``: per format, the
+        bound's prediction at each horizon, drawn on a second panel).
 
     Returns
     -------
