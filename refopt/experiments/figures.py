@@ -114,6 +114,7 @@ def _plot_beta2(records: list[dict[str, Any]], stem: Path) -> list[Path]:
     fig, (ax, ax2) = _figure(2)
     for i, ((f, c, rnd), recs) in enumerate(group(records, "format", "components", "rounding").items()):
         label = "exact" if f == "exact" else f"{c} in {f}, {'SR' if rnd == 'stochastic' else 'RN'}"
+        recs = sorted(recs, key=lambda r: param(r, "b2"))
         xs = [1 - param(r, "b2") for r in recs]
         ys = [r["result"]["tail_grad_norm"] for r in recs]
         ax.plot(xs, [y if finite(y) else np.nan for y in ys], "-o", color=_COLORS[i], label=label)
