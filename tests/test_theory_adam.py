@@ -453,3 +453,24 @@ def test_refopt_needs_only_q_V_of_order_one_over_T():
     assert max(good) < 2.1  # ln(1 + T^2/eps) against ln(1 + T/eps): a factor below 2
     bad = [ratio(T, q_W=1 / T) for T in (10**4, 10**6, 10**8)]
     assert bad[2] > 10 * bad[1] > 100 * bad[0] / 10
+
+
+def test_the_analysed_recursion_is_refopt_optim_adam():
+    """The recursion the bound is about is the library's quantized Adam (analysed form):
+    same iterates with the worst-case quantizer of refopt.optim."""
+    optim = pytest.importorskip("refopt.optim")
+    q = {"W": 2.0**-8, "G": 2.0**-4, "M": 2.0**-8, "V": 2.0**-11}
+    prec = optim.Precision(weights=optim.worst_case(q["W"], "plus"),
+                           grads=optim.worst_case(q["G"], "minus"),
+                           m=optim.worst_case(q["M"], "plus"), v=optim.worst_case(q["V"], "minus"))
+    opt = optim.adam(0.05, 0.9, 0.99, 1e-8, variant="analysed", precision=prec)
+    x = np.array([2.0, -1.0, 0.5])
+    state = opt.init(x)
+    ours, m, v = x.copy(), np.zeros(3), np.zeros(3)
+    for n in range(1, 51):
+        x, state = opt.update(x, optim.quantized_grad(np.tanh, x, prec), state)
+        gh = np.tanh(ours * (1 + q["W"])) * (1 - q["G"])
+        m = (0.9 * m + gh) * (1 + q["M"])
+        v = (0.99 * v + gh**2) * (1 - q["V"])
+        ours = ours - 0.05 * 0.1 * math.sqrt((1 - 0.99**n) / 0.01) * m / np.sqrt(1e-8 + v)
+        np.testing.assert_allclose(x, ours, rtol=1e-12, atol=1e-14)
