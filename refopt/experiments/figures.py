@@ -60,7 +60,7 @@ def _plot_mantissa(records: list[dict[str, Any]], stem: Path) -> list[Path]:
     ms = sorted({int(param(r, "format")[1:]) for r in records})
     pos = {m: i for i, m in enumerate(ms)}
     for i, ((opt, rnd), recs) in enumerate(group(records, "optimizer", "rounding").items()):
-        by_m = group(recs, "format")
+        by_m = dict(sorted(group(recs, "format").items(), key=lambda kv: int(kv[0][0][1:])))
         xs = [pos[int(f[1:])] for (f,) in by_m]
         ys = [_tail(v)[0] for v in by_m.values()]
         style = "-o" if rnd == "stochastic" else "--s"
