@@ -203,3 +203,21 @@ def test_simulation_below_bound():
             q_W=2.0**-8, q_G=2.0**-4, q_M=2.0**-8)
         res = muon_bound(T, eta, beta, r, 1.0, sigma, delta, math.sqrt(p * q), w0_norm=np.linalg.norm(W0), **qs)
         assert vals.mean() + 3 * vals.std(ddof=1) / math.sqrt(runs) <= res.value
+
+
+def test_the_recursion_is_refopt_optim_muon():
+    """The iteration the bound is about is the library's quantized Muon (SVD, EMA)."""
+    optim = pytest.importorskip("refopt.optim")
+    qg, qw, qm = 0.05, 0.01, 0.02
+    prec = optim.Precision(weights=optim.worst_case(qw, "plus"), grads=optim.worst_case(qg, "plus"),
+                           m=optim.worst_case(qm, "plus"))
+    opt = optim.muon(0.01, 0.9, precision=prec)
+    W = np.random.default_rng(3).standard_normal((4, 6)) * 2
+    state = opt.init(W)
+    ours, M = W.copy(), np.zeros_like(W)
+    for _ in range(30):
+        W, state = opt.update(W, optim.quantized_grad(np.tanh, W, prec), state)
+        Gh = np.tanh(ours * (1 + qw)) * (1 + qg)
+        M = (0.9 * M + 0.1 * Gh) * (1 + qm)
+        ours = ours - 0.01 * msign(M)
+        np.testing.assert_allclose(W, ours, rtol=1e-10, atol=1e-12)
