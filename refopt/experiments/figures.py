@@ -59,14 +59,15 @@ def _plot_mantissa(records: list[dict[str, Any]], stem: Path) -> list[Path]:
     fig, (ax, ax_a, ax_m) = _figure(3)
     ms = sorted({int(param(r, "format")[1:]) for r in records})
     pos = {m: i for i, m in enumerate(ms)}
-    for i, ((opt, rnd), recs) in enumerate(group(records, "optimizer", "rounding").items()):
+    for (opt, rnd), recs in sorted(group(records, "optimizer", "rounding").items()):
+        color = _COLORS[0] if opt == "adam" else _COLORS[2]
         by_m = dict(sorted(group(recs, "format").items(), key=lambda kv: int(kv[0][0][1:])))
         xs = [pos[int(f[1:])] for (f,) in by_m]
         ys = [_tail(v)[0] for v in by_m.values()]
         style = "-o" if rnd == "stochastic" else "--s"
-        ax.plot(xs, [y if finite(y) else np.nan for y in ys], style, color=_COLORS[i // 2 * 2], ms=4,
+        ax.plot(xs, [y if finite(y) else np.nan for y in ys], style, color=color, ms=4,
                 label=f"{opt}, {'SR' if rnd == 'stochastic' else 'RN'}", alpha=1 if rnd == "stochastic" else 0.7)
-        _mark_diverged(ax, xs, ys, _COLORS[i // 2 * 2])
+        _mark_diverged(ax, xs, ys, color)
     ax.set_xticks(range(len(ms)), [str(m) for m in ms], fontsize=7)
     ax.set(yscale="log", xlabel="mantissa bits M", ylabel="final ||grad F|| (tail median)",
            title="(a) final gradient norm vs M")
