@@ -192,6 +192,7 @@ def exact(
     sign, m, e = parts
     if m == 0:
         return _signed_zero(fmt, sign)
+    # [docs:exact-round:start]
     M = fmt.mantissa_bits
     ex = m.bit_length() - 1 + e  # 2**ex <= |x| < 2**(ex + 1)
     if ex >= fmt.emin:
@@ -211,3 +212,4 @@ def exact(
     if n == 0:
         return _signed_zero(fmt, sign)
     return sign * math.ldexp(n, qexp)
+    # [docs:exact-round:end]

@@ -343,6 +343,7 @@ class FloatFormat:
         quantum :math:`2^{e-M}` away from :math:`|x| \\ge 2^e`; the other modes can be a
         whole quantum away.
         """
+        # [prf:paper-assumption-3-1] q: half a quantum for nearest, a whole one otherwise
         if check_rounding(rounding) in _NEAREST_MODES:
             return math.ldexp(1.0, -(self.mantissa_bits + 1))
         return self.eps
