@@ -69,6 +69,16 @@ def _mantissa(spec: Study, recs: list[dict[str, Any]]) -> dict[str, Any]:
                 f"{opt}: stochastic rounding ends lower than round-to-nearest at {wins} of {len(low)} "
                 f"mantissa lengths M <= 8."
             )
+    for r in recs:
+        if param(r, "format") == f"M{ms[-1]}" and param(r, "rounding") == "stochastic" and not r["result"]["diverged"]:
+            gn = r["result"]["grad_norm"]
+            findings.append(
+                f"{param(r, 'optimizer')} at M = {ms[-1]}: the gradient norm reached {_g(min(gn))} during the run and "
+                f"ends at {_g(gn[-1])}" + (" -- at this horizon and constant step size the optimizer has not settled "
+                                           "on the 5000-dimensional valley, so the values above are partly limited by "
+                                           "the optimization itself, not only by rounding."
+                                           if gn[-1] > 1.2 * min(gn) else ".")
+            )
     a, m_ = series.get("adam SR"), series.get("muon SR")
     if a and m_:
         ra, rm = a[ms[0]] / a[ms[-1]], m_[ms[0]] / m_[ms[-1]]
