@@ -474,3 +474,29 @@ def test_the_analysed_recursion_is_refopt_optim_adam():
         v = (0.99 * v + gh**2) * (1 - q["V"])
         ours = ours - 0.05 * 0.1 * math.sqrt((1 - 0.99**n) / 0.01) * m / np.sqrt(1e-8 + v)
         np.testing.assert_allclose(x, ours, rtol=1e-12, atol=1e-14)
+
+
+# -- Lemma: series ---------------------------------------------------------------------
+
+@settings(max_examples=100, deadline=None)
+@given(x=st.floats(0.0, 0.995))
+def test_lemma_series(x):
+    k = np.arange(0, 40_000, dtype=float)  # x**40000 < e**-200: no tail left
+    w = x**k
+    s1, s2, s3 = np.sum(np.sqrt(k) * w), np.sum(np.sqrt(k + 1) * w), np.sum(k**1.5 * w)
+    assert s1 <= x / (1 - x) ** 1.5 * (1 + 1e-12)
+    assert s2 <= (1 - x) ** -1.5 * (1 + 1e-12)
+    assert s3 <= x * math.sqrt(1 + x) / (1 - x) ** 2.5 * (1 + 1e-12)
+
+
+def test_lemma_series_tightness():
+    """The series bounds are tight at x -> 0 (first terms) and within a constant as x -> 1;
+    the product inequality is an equality at s = 1."""
+    x = 1e-6
+    assert np.sum(np.sqrt(np.arange(1, 5)) * x ** np.arange(1, 5)) / (x / (1 - x) ** 1.5) > 0.999
+    rng = np.random.default_rng(8)
+    for _ in range(1000):
+        s = rng.uniform(0.05, 1.0)
+        b = rng.uniform(0, min(s, s * s))
+        assert (1 - b / s) ** 2 >= (1 - b) * (1 - b / s**2) - 1e-15
+        assert (1 - b / 1.0) ** 2 == pytest.approx((1 - b) * (1 - b / 1.0**2))

@@ -168,3 +168,10 @@ def test_cli_errors(capsys):
     assert "--formats" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["mantissa", "--T", "0.5"])
+
+
+def test_cli_shows_mantissa_bits(capsys):
+    main(["bound", "adam", "--formats", "W=bf16,G=10,m=exact", "--rounding", "stochastic"])
+    out = capsys.readouterr().out
+    assert "W: q = 0.00781 (~7 mantissa bits, stochastic)" in out
+    assert "G: q = 0.000977 (~10 mantissa bits" in out and "M: q = 0 (~exact" in out

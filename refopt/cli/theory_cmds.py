@@ -10,7 +10,9 @@ horizon for which the given formats stay within the tolerance.
 from __future__ import annotations
 
 import argparse
+import math
 
+from refopt.formats import FloatFormat
 from refopt.theory import (
     EXAMPLES,
     component_errors,
@@ -81,6 +83,13 @@ def _errors(args: argparse.Namespace) -> dict[str, float]:
     return q
 
 
+def _bits(q: float, rounding: str) -> str:
+    """The mantissa length whose unit roundoff is ``q`` (``exact`` for 0)."""
+    if q == 0.0:
+        return "exact"
+    return f"{math.log2(FloatFormat.mantissa_only(0).unit_roundoff(rounding) / q):.3g}"
+
+
 def _bound(args: argparse.Namespace) -> int:
     for T in args.T:
         if args.which == "defossez":
@@ -98,6 +107,10 @@ def _bound(args: argparse.Namespace) -> int:
             q = _errors(args)
             if args.which == "muon":
                 q.pop("V", None)
+            if q:
+                print("relative errors: " + ", ".join(
+                    f"{c}: q = {v:.3g} (~{_bits(v, args.rounding)} mantissa bits, {args.rounding})"
+                    for c, v in q.items()))
             res = scheduled_bound(args.which, T, q, _constants(args, args.which),
                                   _schedule(args, args.which))
         print(res)
