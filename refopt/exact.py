@@ -21,6 +21,10 @@ from refopt.formats import format as _as_format
 
 __all__ = ["exact"]
 
+# A remainder below 2**-_STICKY_BITS quanta compares like any other such remainder: with
+# 1/2 (below), with 0 (above) and with every float64 uniform u (u < it only for u = 0).
+_STICKY_BITS = 1100
+
 
 def _decompose(x: object) -> tuple[int, int, int] | float:
     """Return ``(sign, m, e)`` with ``|x| = m * 2**e`` (``m >= 0``), or ``x`` as float if NaN/inf."""
@@ -200,6 +204,8 @@ def exact(
     else:
         qexp = fmt.emin - M if fmt.subnormals else fmt.emin
     shift = qexp - e
+    if shift > m.bit_length() + _STICKY_BITS:  # |x| far below the quantum (huge mpf exponents)
+        m, e, shift = 1, qexp - _STICKY_BITS, _STICKY_BITS  # same outcome in every mode
     if shift <= 0:
         n = m << -shift
     else:

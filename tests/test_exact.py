@@ -204,6 +204,11 @@ def test_exact_reads_the_exact_value_of_ints_and_mpf() -> None:
     assert exact(-mpmath.mpf(3.5), "fp4_e2m1fn") == -4.0
     assert exact(10**400, "fp16", "toward_zero") == 65504.0
     assert exact(mpmath.mpf(2) ** (10**9), "bf16") == math.inf
+    far_below = mpmath.mpf(2) ** -(10**9)  # must not build a 10**9-bit integer
+    assert exact(far_below, "bf16") == 0.0 and exact(-far_below, "bf16", "down") == -(2.0**-133)
+    assert exact(far_below, "bf16", "stochastic", u=0.0) == 2.0**-133
+    assert exact(far_below, "bf16", "stochastic", u=2.0**-53) == 0.0
+    assert exact(-far_below, "bf16", "stochastic", u=1 - 2.0**-53) == -0.0
     assert math.isnan(exact(mpmath.mpf("-inf"), "fp8_e4m3fn"))
     assert exact(np.float32(1.1), "fp32") == float(np.float32(1.1))
     assert exact(np.int64(-7), "fp4_e2m1fn") == -6.0
