@@ -69,8 +69,6 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np)(\..*)?"),
     (r"py:.*", r"(numpy\.typing|npt)\..*"),
     (r"py:.*", r"(typing|typing_extensions|collections\.abc)\..*"),
-    (r"py:.*", r"(array_like|array-like|ArrayLike|NDArray|DTypeLike|ndarray)"),
-    (r"py:.*", r"(optional|default.*|callable|iterable|sequence|mapping)"),
 ]
 
 # -- Math (offline) ------------------------------------------------------------------
