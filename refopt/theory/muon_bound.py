@@ -1,6 +1,6 @@
 """refopt's convergence bound for Muon with exact orthogonalization, quantized and not.
 
-The method (:prf:ref:`refopt-algorithm-quantized-muon`), for :math:`t = 0, \\dots, T-1`
+The method (:prf:ref:`refopt-algorithm-muon`), for :math:`t = 0, \\dots, T-1`
 with :math:`M_{-1} = 0`, on a matrix variable with :math:`\\min(p, q) \\le r`:
 
 .. math::
