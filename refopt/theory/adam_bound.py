@@ -12,7 +12,8 @@ coordinate-wise, with :math:`m_0 = v_0 = 0`:
 
 with :math:`\\alpha_n = \\alpha(1-\\beta_1)\\sqrt{\\sum_{j<n}\\beta_2^j}` and every
 quantizer satisfying :math:`|Q_c(x) - x| \\le q_c |x|`
-(:prf:ref:`paper-assumption-3-1`). The bound and its proof are refopt's own
+(:prf:ref:`paper-assumption-3-1`), under the Adam part of :prf:ref:`paper-assumptions-4`
+in Défossez's form. The bound and its proof are refopt's own
 (:prf:ref:`refopt-theorem-adam-quantized`); at :math:`q = 0` it is exactly Défossez's
 Theorem 4 (Theorem 2 when :math:`\\beta_1 = 0`).
 """
@@ -138,7 +139,8 @@ def adam_bound(N: object, alpha: object, b1: object, b2: object, eps: object, d:
     Notes
     -----
     Provenance: refopt, :prf:ref:`refopt-theorem-adam-quantized` (proof on the page
-    "refopt's quantized Adam bound"). It needs the paper's condition
+    "refopt's quantized Adam bound"; hypotheses in :prf:ref:`refopt-def-adam-setting`;
+    orders in :math:`T` in :prf:ref:`refopt-theorem-adam-orders`). It needs the paper's condition
     :math:`\\beta_1^2(1+q_M)^2 < \\beta_2(1-q_V)` (:prf:ref:`paper-theorem-4-5`), which
     is implied by refopt's stronger :math:`a_q = \\beta_1(1+q_M)/(\\beta_2(1-q_V)) < 1`,
     and :math:`\\hat a < 1` (see the conditions of the result). At
@@ -209,7 +211,8 @@ def adam_bound(N: object, alpha: object, b1: object, b2: object, eps: object, d:
     norm = math.sqrt(c_hi) / phi                 # normalisation of the descent sum
     # [prf:refopt-lemma-sum-of-updates]
     f_u = (1.0 + qm) ** 2 * (1.0 - beta1) / (1.0 - beta1 * (1.0 + qm))
-    # [prf:refopt-lemma-descent-direction] (i)-(iii), summed with [prf:refopt-lemma-series]
+    # [prf:refopt-lemma-descent-direction] (i)-(iii), summed with the series of
+    # [prf:refopt-lemma-series]
     f_adapt = max(math.sqrt(c_hi) / (1.0 - qg) ** 2, (1.0 + qv) / math.sqrt(c_lo))
     terms["initial gap"] *= norm
     terms["smoothness (alpha d R L)"] *= norm * f_u / (1.0 - qv)

@@ -110,7 +110,9 @@ def muon_bound(T: object, eta: object, beta: object, rank: object, L: object, si
 
     Notes
     -----
-    Provenance: refopt, :prf:ref:`refopt-theorem-muon-quantized`. With
+    Provenance: refopt, :prf:ref:`refopt-theorem-muon-quantized` (hypotheses in
+    :prf:ref:`refopt-def-muon-setting`; orders in :math:`T` and the critic's case in
+    :prf:ref:`refopt-theorem-muon-orders`). With
     :math:`\\bar G = G + \\sigma` and :math:`\\Phi = q_M\\beta/(1-\\beta(1+q_M))`:
 
     .. math::
