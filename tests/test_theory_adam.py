@@ -500,3 +500,34 @@ def test_lemma_series_tightness():
         b = rng.uniform(0, min(s, s * s))
         assert (1 - b / s) ** 2 >= (1 - b) * (1 - b / s**2) - 1e-15
         assert (1 - b / 1.0) ** 2 == pytest.approx((1 - b) * (1 - b / 1.0**2))
+
+
+def test_simulation_noisy_quadratic_below_bound():
+    """F(x) = sum L_i x_i^2 / 2 with Rademacher noise: R is known on the region the iterates
+    can reach (|x_n,i| <= |x_0,i| + n alpha_bar u_max), so the bound applies exactly."""
+    rng = np.random.default_rng(9)
+    Ls = np.array([1.0, 0.3, 0.05])
+    N, b1, b2, eps, alpha, s = 200, 0.9, 0.99, 1e-8, 0.02, 0.3
+    q = {"W": 2.0**-8, "G": 2.0**-4, "M": 2.0**-8, "V": 2.0**-11}
+    x0 = np.array([1.0, -2.0, 3.0])
+    reach = np.abs(x0).max() + N * alpha * (1 - b1) / math.sqrt(1 - b2) * adam_update_bound(
+        b1, q["M"], q["V"], b2)
+    R = Ls.max() * (1 + q["W"]) * reach + s + math.sqrt(eps)
+    runs = 100
+    x = np.tile(x0, (runs, 1))
+    m, v = np.zeros_like(x), np.zeros_like(x)
+    norms = np.empty((runs, N))
+    for n in range(1, N + 1):
+        norms[:, n - 1] = np.sum((Ls * x) ** 2, axis=1)
+        g = Ls * x * (1 + q["W"]) + s * rng.choice([-1.0, 1.0], x.shape)
+        gh = g * (1 - q["G"] * np.sign(g * x))          # shrink along grad F
+        m = (b1 * m + gh) * (1 - q["M"] * np.sign((b1 * m + gh) * x))
+        v = (b2 * v + gh**2) * (1 - q["V"])
+        x = x - alpha * (1 - b1) * math.sqrt((1 - b2**n) / (1 - b2)) * m / np.sqrt(eps + v)
+    assert np.abs(x).max() <= reach
+    w = 1 - b1 ** (N - np.arange(N))
+    est = norms @ w / w.sum()
+    res = adam_bound(N, alpha, b1, b2, eps, 3, R, Ls.max(), float(np.sum(Ls * x0**2) / 2),
+                     q_G=q["G"], q_W=q["W"], q_M=q["M"], q_V=q["V"],
+                     x0_norm=float(np.linalg.norm(x0)))
+    assert est.mean() + 3 * est.std(ddof=1) / math.sqrt(runs) <= res.value

@@ -221,3 +221,28 @@ def test_the_recursion_is_refopt_optim_muon():
         M = (0.9 * M + 0.1 * Gh) * (1 + qm)
         ours = ours - 0.01 * msign(M)
         np.testing.assert_allclose(W, ours, rtol=1e-10, atol=1e-12)
+
+
+def test_simulation_noisy_quadratic_below_bound():
+    """F(W) = L ||W||_F^2 / 2 with Gaussian noise: ||grad F|| <= L (1+q_W) B_W on every
+    point the iteration can reach, so G is known and the bound applies exactly."""
+    rng = np.random.default_rng(4)
+    p, q, T, eta, beta, s, L = 3, 5, 150, 0.02, 0.9, 0.2, 2.0
+    qs = dict(q_W=2.0**-8, q_G=2.0**-4, q_M=2.0**-8)
+    r = min(p, q)
+    W0 = rng.standard_normal((p, q))
+    B_W = np.linalg.norm(W0) + eta * T * math.sqrt(r)
+    G = L * (1 + qs["q_W"]) * B_W
+    vals = []
+    for _ in range(30):
+        W, M, acc = W0.copy(), np.zeros_like(W0), 0.0
+        for _ in range(T):
+            acc += np.linalg.norm(L * W, "nuc")
+            Gh = (L * W * (1 + qs["q_W"]) + s * rng.standard_normal((p, q))) * (1 - qs["q_G"])
+            M = (beta * M + (1 - beta) * Gh) * (1 - qs["q_M"])
+            W = W - eta * msign(M)
+        vals.append(acc / T)
+    vals = np.array(vals)
+    res = muon_bound(T, eta, beta, r, L, s * math.sqrt(p * q), L * np.sum(W0**2) / 2, G,
+                     weight_norm=B_W, **qs)
+    assert vals.mean() + 3 * vals.std(ddof=1) / math.sqrt(vals.size) <= res.value
