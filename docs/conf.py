@@ -119,7 +119,6 @@ bibtex_reference_style = "author_year"
 # -- API reference (autodoc + numpydoc) ----------------------------------------------
 autodoc_default_options = {
     "members": True,
-    "undoc-members": True,
     "member-order": "bysource",
     "show-inheritance": True,
 }

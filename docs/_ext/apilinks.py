@@ -10,6 +10,9 @@ The ``refopt-constants`` directive documents the data constants a package export
 ``#:`` comment, which a re-exporting package does not): each constant is documented
 where it is defined, with that module's comment, and noted as re-exported.
 
+NamedTuple field properties ("Alias for field number 0") are left out of the API pages; the
+classes' numpydoc ``Attributes`` sections document the fields.
+
 This extension also handles Sphinx's ``missing-reference`` event for the Python domain: when the
 target imports to the *same object* as a documented name, the reference links to that
 entry. A reference to an undocumented submodule of a documented package (``:mod:`` of
@@ -156,6 +159,16 @@ class ConstantsDirective(SphinxDirective):
         return container.children
 
 
+def skip_namedtuple_aliases(app: Sphinx, what: str, name: str, obj: Any, skip: bool,
+                            options: Any) -> bool | None:
+    """Hide NamedTuple field properties ("Alias for field number 0"): the class's
+    numpydoc ``Attributes`` section documents the fields."""
+    doc = getattr(obj, "__doc__", None) or ""
+    if doc.startswith("Alias for field number"):
+        return True
+    return None
+
+
 def reset(app: Sphinx, env: Any, *args: Any) -> None:
     if hasattr(env, "_refopt_api_ids"):
         del env._refopt_api_ids
@@ -164,5 +177,6 @@ def reset(app: Sphinx, env: Any, *args: Any) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("refopt-constants", ConstantsDirective)
     app.connect("missing-reference", resolve)
+    app.connect("autodoc-skip-member", skip_namedtuple_aliases)
     app.connect("env-updated", reset)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
