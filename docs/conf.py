@@ -101,15 +101,19 @@ html_theme_options = {
 proof_minimal_theme = False
 
 # -- Provenance (docs/_ext/provenance.py) --------------------------------------------
-# Paper items carry the paper's own number; they are written with ``:nonumber:`` and get
-# this number in their heading and in every :prf:ref: to them.
+# Statements from a source carry the source's own number (in their heading and in every
+# :prf:ref: to them) instead of sphinx-proof's running counter, which numbers refopt's own.
+# Défossez et al.'s numbers are those of the TMLR version (checked on docs/theory/defossez).
 prf_fixed_numbers = {
-    "paper-framework": "",
     "paper-assumption-3-1": "3.1",
     "paper-assumptions-4": "4.1–4.4",
     "paper-theorem-4-5": "4.5",
     "paper-theorem-4-6": "4.6",
+    "defossez-adagrad": "1",
+    "defossez-adam": "2",
+    "defossez-adam-momentum": "4",
 }
+prf_source_names = {"defossez": "Défossez"}
 
 # -- Bibliography --------------------------------------------------------------------
 bibtex_bibfiles = ["refs.bib"]

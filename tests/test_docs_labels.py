@@ -214,16 +214,21 @@ Page
 
 .. prf:theorem:: Quantized Adam
    :label: paper-theorem-4-5
-   :nonumber:
 
    :prov:`paper` Theorem 4.5.
+
+.. prf:theorem:: Adam with momentum
+   :label: defossez-adam-momentum
+
+   :prov:`defossez` Their Theorem 4.
 
 .. prf:lemma:: Ours
    :label: refopt-lemma-ours
 
    :prov:`refopt` A lemma of refopt's.
 
-See :prf:ref:`paper-theorem-4-5` and :prf:ref:`refopt-lemma-ours`.
+See :prf:ref:`paper-theorem-4-5`, :prf:ref:`defossez-adam-momentum` and
+:prf:ref:`refopt-lemma-ours`.
 """
 
 _BAD = """
@@ -256,9 +261,11 @@ def _mini_build(tmp_path: Path, page: str) -> tuple[int, str, Path]:
         "import sys\n"
         f"sys.path.insert(0, {str(DOCS / '_ext')!r})\n"
         "extensions = ['sphinx_proof', 'provenance']\n"
-        "prf_fixed_numbers = {'paper-theorem-4-5': '4.5'}\n"
+        "prf_fixed_numbers = {'paper-theorem-4-5': '4.5', 'defossez-adam-momentum': '4'}\n"
+        "prf_source_names = {'defossez': 'Défossez'}\n",
+        encoding="utf-8",
     )
-    (src / "index.rst").write_text(page)
+    (src / "index.rst").write_text(page, encoding="utf-8")
     out = tmp_path / "html"
     proc = subprocess.run(
         [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(out)],
@@ -274,7 +281,9 @@ def test_extension_renders_badges_and_paper_numbers(tmp_path: Path) -> None:
     assert 'class="prov prov-paper"' in html and 'class="prov prov-refopt"' in html
     assert "Theorem 4.5 </span>" in html  # the block's heading keeps the paper's number
     assert ">Theorem 4.5<" in html  # and so does the link to it
+    assert "Theorem 4 </span>" in html and ">Défossez Theorem 4<" in html
     assert ">Lemma 1<" in html  # refopt's own statements keep sphinx-proof's counter
+    assert ">Theorem 1<" not in html  # sources' statements do not use the counter
 
 
 def test_extension_warns_about_missing_wrong_and_unknown_badges(tmp_path: Path) -> None:

@@ -22,10 +22,12 @@ The extension also checks, at read time, that
 
 Violations are Sphinx warnings, so the ``-W`` build fails on them.
 
-Paper items keep the paper's own numbers: a block written with ``:nonumber:`` whose label
-is a key of the ``prf_fixed_numbers`` config value shows that number in its heading and in
-every ``:prf:ref:`` to it (``Theorem 4.5``), instead of sphinx-proof's running counter.
-Other unnumbered blocks are referred to by their title.
+Statements from a source keep the source's own numbers: a block whose label is a key of the
+``prf_fixed_numbers`` config value is unnumbered in sphinx-proof's running counter and
+shows that number in its heading and in every ``:prf:ref:`` to it instead (``Theorem 4.5``
+for the paper; ``Défossez Theorem 4``, with the source's name from
+``prf_source_names``, for Défossez et al.). Other unnumbered blocks (``:nonumber:``) are
+referred to by their title.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
+from sphinx_proof.directive import ElementDirective
 from sphinx_proof.domain import ProofDomain
 from sphinx_proof.nodes import NODE_TYPES, proof_node, unenumerable_node
 
@@ -178,6 +181,16 @@ def _visit_unenumerable(self, node: nodes.Element) -> None:
     self.body.append(self.starttag(node, "div", CLASS="admonition"))
 
 
+_original_run = ElementDirective.run
+
+
+def _run_element(self):
+    """sphinx-proof's directive; blocks with a fixed (source) number are not counted."""
+    if self.options.get("label", "") in self.env.config.prf_fixed_numbers:
+        self.options["nonumber"] = None
+    return _original_run(self)
+
+
 _original_resolve = ProofDomain.resolve_xref
 
 
@@ -192,7 +205,8 @@ def _resolve_xref(self, env, fromdocname, builder, typ, target, node, contnode):
     realtype, title = getattr(env, "prf_titles", {}).get(target, ("", ""))
     number = env.config.prf_fixed_numbers.get(target)
     if number:
-        text = f"{realtype.title()} {number}"
+        source = env.config.prf_source_names.get(target.split("-", 1)[0], "")
+        text = f"{source} {realtype.title()} {number}".strip()
     elif title:
         text = title
     else:
@@ -205,6 +219,7 @@ def _resolve_xref(self, env, fromdocname, builder, typ, target, node, contnode):
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinx_proof")
     app.add_config_value("prf_fixed_numbers", {}, "env", types=frozenset({dict}))
+    app.add_config_value("prf_source_names", {}, "env", types=frozenset({dict}))
     app.add_node(prov_badge)
     app.add_role("prov", prov_role)
     app.add_node(
@@ -213,6 +228,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
         html=(_visit_unenumerable, _depart_unenumerable),
     )
     ProofDomain.resolve_xref = _resolve_xref
+    ElementDirective.run = _run_element
     app.connect("doctree-read", check_blocks)
     app.connect("env-merge-info", merge_titles)
     app.connect("doctree-resolved", render_badges)
