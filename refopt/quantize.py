@@ -45,6 +45,7 @@ class _Plan(NamedTuple):
     a_mul: float | None  # extra factor of that scale (split scaling) or None
     tiny_fix: bool  # scaled values may underflow (formats with emin >= M)
     bit_rounder: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None  # see _bit_rounder
+    magic: np.uint64 | None  # bits added to 2**E to give the magic constant (see _plan)
     rounder: _Rounder  # the rounding R of the scaled values to integers
     negate: bool  # whether the scaled values are -x 2**(M - E) (stochastic rounding)
     steps: tuple[_Step, ...]  # scale back, overflow policy, signs (last writes out)
@@ -140,6 +141,11 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
     # (the constant's error, 2**-52 relative, must stay below the gap 2**-(M+2))
     nan_over = "ov" in (pos, neg) and not inf_by_scaling and policy == "nan"
     nan_over = nan_over and xmax > 1.0 and m <= 48
+    # Multiplying by -0.0 instead of 0.0 also turns -0 into +0 (fnuz formats).
+    nan_step = _nan_over(
+        (2.0**1023 / (xmax + math.ldexp(1.0, emax - m - 1))) * 2.0,
+        0.0 if fmt.has_negative_zero else -0.0,
+    )
     if "ov" in (pos, neg):
         if inf_by_scaling:
             if s1:
@@ -148,14 +154,20 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
             # With T the midpoint of xmax and the next grid point, r * 2**1024 / T
             # overflows exactly when |r| > xmax (the constant's rounding error is far
             # below the gap), and inf * 0 = nan marks those elements.
-            # Multiplying by -0.0 instead of 0.0 also turns -0 into +0 (fnuz formats).
-            half_quantum = math.ldexp(1.0, emax - m - 1)
-            zero = 0.0 if fmt.has_negative_zero else -0.0
-            steps.append(_nan_over((2.0**1023 / (xmax + half_quantum)) * 2.0, zero))
+            steps.append(nan_step)
         else:
             steps.append(_over_generic(xmax, {"inf": math.inf, "nan": math.nan}[policy]))
     if not fmt.has_negative_zero and not nan_over:
         steps.append(_binary(np.add, 0.0))  # no negative zero: -0 + 0 = +0
+
+    # Round to nearest even with NaN on overflow is shorter with the magic constant
+    # C = 1.5 * 2**(E + 52 - M): x + C rounds x at the quantum 2**(E - M), since
+    # |x| < C/3 keeps the sum in C's binade; then - C is exact. The result's zeros are
+    # +0, right for fnuz formats and fixed by copysign otherwise.
+    magic = None
+    if rounding == "nearest_even" and nan_over and direct and e_top == emax + 1 and m <= 50:
+        magic = np.uint64(((52 - m) << 52) + (1 << 51))  # 2**E -> 1.5 * 2**(E + 52 - M)
+        steps = [nan_step] + ([_copysign] if fmt.has_negative_zero else [])
 
     plan = _Plan(
         t_lo=math.ldexp(1.0, emin),
@@ -164,6 +176,7 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
         a_mul=a_mul,
         tiny_fix=m - emin <= 0,
         bit_rounder=_bit_rounder(fmt, rounding),
+        magic=magic,
         rounder=_ROUNDERS[rounding],
         negate=negate,
         steps=tuple(steps),
@@ -331,6 +344,10 @@ def _nan_over(c: float, zero: float) -> _Step:
     return step
 
 
+def _copysign(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
+    np.copysign(y, x, out=dst)
+
+
 def _over_generic(xmax: float, value: float) -> _Step:
     def step(y: np.ndarray, dst: np.ndarray, x: np.ndarray, tf: np.ndarray, d: np.ndarray) -> None:
         over = np.abs(y) > xmax
@@ -437,17 +454,22 @@ def _quantize_block(
     # [docs:quantize-block:start]
     np.bitwise_and(x.view(_U64), _EXP_MASK, out=t)  # 2**e, e = binade of x
     _clip_ufunc(tf, plan.t_lo, plan.t_hi, out=tf)  # 2**E, E = clamp(e, emin, e_top)
-    np.subtract(plan.a_const, t, out=y.view(_U64))  # 2**(M - E)
-    np.multiply(x, y, out=y)  # y = x * 2**(M - E): exact
-    if plan.a_mul is not None:
-        np.multiply(y, plan.a_mul, out=y)
-    if plan.tiny_fix:
-        _fix_tiny(x, y)
     u = None
-    if rng is not None:
-        u = s.u[:n]
-        rng.random(out=u)  # one uniform per element, in order
-    plan.rounder(y, d, u)  # the one rounding: y to a neighbouring integer
+    if plan.magic is not None:
+        np.add(t, plan.magic, out=t)  # C = 1.5 * 2**(E + 52 - M)
+        np.add(x, tf, out=y)  # the one rounding, at the quantum 2**(E - M)
+        np.subtract(y, tf, out=y)
+    else:
+        np.subtract(plan.a_const, t, out=y.view(_U64))  # 2**(M - E)
+        np.multiply(x, y, out=y)  # y = x * 2**(M - E): exact
+        if plan.a_mul is not None:
+            np.multiply(y, plan.a_mul, out=y)
+        if plan.tiny_fix:
+            _fix_tiny(x, y)
+        if rng is not None:
+            u = s.u[:n]
+            rng.random(out=u)  # one uniform per element, in order
+        plan.rounder(y, d, u)  # the one rounding: y to a neighbouring integer
     last = len(plan.steps) - 1
     for i, step in enumerate(plan.steps):  # scale back; overflow policy; signs
         step(y, out if i == last else y, x, tf, d)
