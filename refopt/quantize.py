@@ -574,7 +574,7 @@ def _as_float_array(x: Any) -> np.ndarray:
         if int(as_float) != value:
             raise ValueError(f"x: the integer {value} is not exactly representable in float64")
         return np.asarray(as_float, dtype=_F64)
-    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    arr = np.asarray(x)  # subclasses (matrix, masked) become plain arrays
     kind = arr.dtype.kind
     if kind == "b":
         raise TypeError("x: bool arrays cannot be quantized; pass float16, float32 or float64")
@@ -589,6 +589,8 @@ def _as_float_array(x: Any) -> np.ndarray:
             f"x: cannot quantize dtype {arr.dtype}; pass real numbers as float16, "
             f"float32 or float64 (or Python numbers)"
         )
+    if not arr.dtype.isnative:  # the bit manipulation reads native byte order
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 

@@ -68,6 +68,15 @@ def test_scalar_in_numpy_scalar_out(scalar: object) -> None:
     assert same(float(q), exact(float(np.asarray(scalar)), "bf16"))
 
 
+def test_byte_order_and_subclasses() -> None:
+    x = wide_values(200, seed=6)
+    expected = quantize(x, "fp8_e5m2", "odd")
+    swapped = x.astype(x.dtype.newbyteorder(">" if x.dtype.byteorder != ">" else "<"))
+    assert np.array_equal(quantize(swapped, "fp8_e5m2", "odd"), expected)
+    matrix = quantize(np.asmatrix(x.reshape(10, 20)), "fp8_e5m2", "odd")
+    assert type(matrix) is np.ndarray and np.array_equal(matrix.reshape(-1), expected)
+
+
 def test_empty_arrays_keep_their_shape() -> None:
     for shape in [(0,), (3, 0), (0, 2, 5)]:
         q = quantize(np.empty(shape), "fp8_e4m3fn", "stochastic", rng=0)
