@@ -83,7 +83,7 @@ def prov_role(name, rawtext, text, lineno, inliner, options=None, content=None):
 
 def _proof_blocks(doctree: nodes.Node) -> list[nodes.Element]:
     classes = tuple(NODE_TYPES.values()) + (unenumerable_node,)
-    return [n for n in doctree.findall(lambda n: isinstance(n, classes))]
+    return list(doctree.findall(lambda n: isinstance(n, classes)))
 
 
 def _user_label(node: nodes.Element) -> str | None:
@@ -115,12 +115,14 @@ def check_blocks(app: Sphinx, doctree: nodes.document) -> None:
         label = _user_label(node)
         if label is None:
             continue
-        titles[label] = (node.get("realtype", ""), node.get("title", "").strip(" ()"))
-        where = node
+        title = node.get("title", "").strip()
+        if title.startswith("(") and title.endswith(")"):  # proof_title_format " (%t)"
+            title = title[1:-1]
+        titles[label] = (node.get("realtype", ""), title)
         if not LABEL_RE.match(label):
             logger.warning(
                 "label %r does not follow the scheme (paper|defossez|refopt)-words "
-                "(lowercase, hyphens)", label, location=where,
+                "(lowercase, hyphens)", label, location=node,
             )
         para = _first_paragraph(node)
         badges = list(para.findall(prov_badge)) if para is not None else []
@@ -128,7 +130,7 @@ def check_blocks(app: Sphinx, doctree: nodes.document) -> None:
             logger.warning(
                 "labelled prf:%s %r has no provenance badge: its first body line must "
                 "start with :prov:`paper`, :prov:`defossez` or :prov:`refopt`",
-                node.get("realtype", "block"), label, location=where,
+                node.get("realtype", "block"), label, location=node,
             )
             continue
         prefix = label.split("-", 1)[0]
@@ -136,7 +138,7 @@ def check_blocks(app: Sphinx, doctree: nodes.document) -> None:
         if prefix in KINDS and kind != prefix:
             logger.warning(
                 "block %r is labelled %s-... but its badge says :prov:`%s`",
-                label, prefix, kind, location=where,
+                label, prefix, kind, location=node,
             )
 
 
