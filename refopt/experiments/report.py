@@ -118,11 +118,13 @@ def _ablation(spec: Study, recs: list[dict[str, Any]]) -> dict[str, Any]:
                      "and horizon: treat the ranking below as tentative.")
         if opt == "adam":
             top2 = set(order[:2])
-            verdict = ("agrees with" if top2 == {"W", "v"} else
-                       "partly agrees with" if order[0] in ("W", "v") else "disagrees with")
-            text += (f" This {verdict} the theory's ranking (W and v need q = O(1/T^2), G and m only "
-                     f"O(1/T); Theorem 4.5 schedule) and the paper's ablation (v hurts Adam most): here "
-                     f"the worst is {order[0]}.")
+            verdict = ("agree with" if top2 == {"W", "v"} else
+                       "partly agree with" if order[0] in ("W", "v") else "disagree with")
+            text += (f" The two worst ({', '.join(order[:2])}) {verdict} the theory's pair W and v (q = O(1/T^2) "
+                     f"vs O(1/T) for G and m; Theorem 4.5 schedule). The paper's ablation reports that v hurts "
+                     f"Adam most; here " + ("v is also the worst." if order[0] == "v" else
+                                            f"the worst is {order[0]} (x{_g(single[order[0]] / base)}) and v "
+                                            f"costs x{_g(single['v'] / base)}: this run disagrees with that claim."))
         else:
             spread = max(single.values()) / min(single.values()) if all(finite(s) for s in single.values()) else math.inf
             text += (f" The theory asks the same O(T^-1/2) of all three for Muon (Theorem 4.6); the worst "
@@ -154,6 +156,15 @@ def _beta2(spec: Study, recs: list[dict[str, Any]]) -> dict[str, Any]:
         if c != "exact" and ex:
             txt += f" (x{_g(by[b2s[-1]] / ex[b2s[-1]])} of exact at b2 = {b2s[-1]}, x{_g(by[b2s[0]] / ex[b2s[0]])} at b2 = {b2s[0]})"
         findings.append(txt + ".")
+    quant = [c for c in cols if c != "exact"]
+    worse = [c for c in quant if finite(series[c][b2s[-1]]) and series[c][b2s[-1]] > series[c][b2s[0]]]
+    if ex and quant:
+        findings.append(
+            f"Exact Adam {'improves' if ex[b2s[-1]] < ex[b2s[0]] else 'does not improve'} as b2 goes from {b2s[0]} "
+            f"to {b2s[-1]}; {len(worse)} of {len(quant)} quantized configurations get worse instead"
+            + (" -- Adam's reliance on b2 -> 1 is what weight and second-moment quantization hurt, as the paper "
+               "says." if len(worse) == len(quant) and ex[b2s[-1]] < ex[b2s[0]] else ".")
+        )
     head = ", ".join(f"{c}: {_g(series[c][b2s[-1]])}" for c in cols)
     return {"headers": ["b2", *cols], "rows": rows, "findings": findings,
             "headline": f"final norm at b2 = {b2s[-1]}: {head}"}
@@ -250,7 +261,10 @@ def _floors(spec: Study, recs: list[dict[str, Any]], bounds: dict[str, list[floa
                    if below else ": valid, and far from tight")
                 + ". From T = " + str(ts[0]) + " to " + str(ts[-1]) + " it changes by "
                 + ", ".join(f"{f} x{_g(bounds[f][-1] / bounds[f][0])}" for f in ok if finite(bounds[f][0]))
-                + " (compare its trend in T with the measured one, not its level)."
+                + " (compare its trend in T with the measured one, not its level)"
+                + (f"; it grows with T for {', '.join(f for f in ok if bounds[f][-1] > bounds[f][0])}: at a fixed "
+                   "precision the bound, like the measurement, promises no convergence beyond a floor."
+                   if any(bounds[f][-1] > bounds[f][0] for f in ok) else ".")
             )
         if na:
             findings.append(
@@ -283,6 +297,11 @@ def _underflow(spec: Study, recs: list[dict[str, Any]]) -> dict[str, Any]:
                (f"the loss went UP from {_g(res['loss'][0])} to {_g(res['final_loss'])} (Adam divided by eps alone "
                 "while v was 0, took huge steps, and did not recover within the run); " if res["final_loss"] > res["loss"][0] else "")
                + f"final loss {_g(res['final_loss'])}, x{_g(rel)} of exact Adam's {_g(ex['final_loss']) if ex else '-'}.")
+        )
+    if ex:
+        findings.append(
+            "The other runs all end far below the initial loss (final losses in the table); at such tiny levels "
+            "their order is not meaningful for the underflow question and is not interpreted here."
         )
     fp16 = res_by.get("v in fp16")
     head = "fp16 v: " + (("diverged" if fp16[0]["diverged"] else f"loss {_g(fp16[0]['final_loss'])}") + f", {100 * fp16[1]:.0f}% zeros" if fp16 else "-")
