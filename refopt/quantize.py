@@ -138,10 +138,12 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
         steps.append(_binary(np.minimum, xmax * scale))
     elif neg == "sat":
         steps.append(_binary(np.maximum, -xmax * scale))
-    # (the constant's error, 2**-52 relative, must stay below the gap 2**-(M+2))
+    # Overflow to NaN: with T the midpoint of xmax and the next grid point,
+    # r * 2**1024 / T overflows exactly when |r| > xmax (the constant's error, 2**-52
+    # relative, stays below the gap 2**-(M+2) for M <= 48), and inf * 0 = nan marks
+    # those elements. Multiplying by -0.0 instead of 0.0 also turns -0 into +0 (fnuz).
     nan_over = "ov" in (pos, neg) and not inf_by_scaling and policy == "nan"
     nan_over = nan_over and xmax > 1.0 and m <= 48
-    # Multiplying by -0.0 instead of 0.0 also turns -0 into +0 (fnuz formats).
     nan_step = _nan_over(
         (2.0**1023 / (xmax + math.ldexp(1.0, emax - m - 1))) * 2.0,
         0.0 if fmt.has_negative_zero else -0.0,
@@ -151,9 +153,6 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
             if s1:
                 steps.append(_binary(np.multiply, math.ldexp(1.0, -s1)))
         elif nan_over:
-            # With T the midpoint of xmax and the next grid point, r * 2**1024 / T
-            # overflows exactly when |r| > xmax (the constant's rounding error is far
-            # below the gap), and inf * 0 = nan marks those elements.
             steps.append(nan_step)
         else:
             steps.append(_over_generic(xmax, {"inf": math.inf, "nan": math.nan}[policy]))
@@ -728,6 +727,10 @@ def quantize(
     times :math:`2^{1023-e_{\max}}` is float64 infinity; finite results scale back
     exactly) and overflow to NaN by :math:`r + (r c)\cdot 0` with a constant
     :math:`c` for which :math:`rc` overflows exactly when :math:`|r| > x_{\max}`.
+    For round to nearest even in formats that overflow to NaN, :math:`x + C - C`
+    with the "magic" constant :math:`C = 1.5 \cdot 2^{E+52-M}` replaces the two
+    scalings: the float64 addition itself rounds :math:`x` once at the quantum
+    :math:`2^{E-M}`.
     Formats with float64's exponent range (such as ``FloatFormat.mantissa_only(M)``)
     are rounded directly on the bit patterns in the modes where that is shorter:
     the last :math:`52 - M` bits are cleared and the increment is decided from them,
