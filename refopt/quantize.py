@@ -593,14 +593,19 @@ def _as_float_array(x: Any) -> np.ndarray:
     return arr
 
 
-def _as_generator(rng: Any) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, (bool, np.bool_)):
-        return np.random.default_rng(int(rng))
-    raise TypeError(
-        f"rng: expected a numpy.random.Generator or an int seed, got {type(rng).__name__}"
+def _check_rng(rng: Any) -> None:
+    is_seed = isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(
+        rng, (bool, np.bool_)
     )
+    if not (is_seed or isinstance(rng, np.random.Generator)):
+        raise TypeError(
+            f"rng: expected a numpy.random.Generator or an int seed, got {type(rng).__name__}"
+        )
+
+
+def _as_generator(rng: Any) -> np.random.Generator:
+    _check_rng(rng)
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(int(rng))
 
 
 def quantize(
@@ -756,7 +761,7 @@ def quantize(
             )
         generator = _as_generator(rng)
     elif rng is not None:
-        _as_generator(rng)
+        _check_rng(rng)
     arr = _as_float_array(x)
     _check_fits(fmt, arr.dtype)
     out = np.empty_like(arr)
