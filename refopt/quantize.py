@@ -601,6 +601,8 @@ def _check_rng(rng: Any) -> None:
         raise TypeError(
             f"rng: expected a numpy.random.Generator or an int seed, got {type(rng).__name__}"
         )
+    if is_seed and rng < 0:
+        raise ValueError(f"rng: an int seed must be non-negative, got {rng}")
 
 
 def _as_generator(rng: Any) -> np.random.Generator:

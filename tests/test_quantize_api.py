@@ -244,6 +244,11 @@ def test_stochastic_needs_rng(rng: None) -> None:
         quantize(np.ones(3), "bf16", "stochastic", rng=rng)
 
 
+def test_negative_seed_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="rng"):
+        quantize(np.ones(3), "bf16", "stochastic", rng=-1)
+
+
 @pytest.mark.parametrize("rng", [1.5, True, "0", np.random.RandomState(0)])
 def test_rng_must_be_generator_or_int(rng: object) -> None:
     with pytest.raises(TypeError, match="rng"):
