@@ -648,12 +648,13 @@ def quantize(
     ------
     ValueError
         If ``rounding`` is not a known mode, ``fmt`` is not a known format,
-        ``"stochastic"`` is requested without ``rng``, or ``fmt`` does not fit the
-        input dtype (for example ``fmt="fp32"`` is fine for a float32 array, but
-        ``"fp64"`` or ``FloatFormat.mantissa_only(10)`` is not: the result could
-        not be represented without a second rounding), or ``fmt`` spans more
-        binades than float64's normal range (:math:`e_{\max} - e_{\min} > 2045`,
-        only 11-bit "fn"/"fnuz" formats with a bias above 1023; :func:`refopt.exact`
+        ``"stochastic"`` is requested without ``rng``, ``rng`` is a negative seed,
+        an integer input is not exactly a float64, or ``fmt`` does not fit the input
+        dtype (for example ``fmt="fp32"`` is fine for a float32 array, but ``"fp64"``
+        or ``FloatFormat.mantissa_only(10)`` is not: the result could not be
+        represented without a second rounding), or ``fmt`` spans more binades than
+        float64's normal range (:math:`e_{\max} - e_{\min} > 2045`, only 11-bit
+        ``"fn"``/``"fnuz"`` formats with a bias above 1023; :func:`refopt.exact`
         handles those).
     TypeError
         If ``x`` is bool, complex, object or string data, or ``rng`` is neither a
