@@ -1,10 +1,11 @@
 """Benchmarks of the experiments layer (run by hand: ``python benchmarks/experiments.py``).
 
 1. One epoch of the 4-layer MLP (CIFAR-10 sizes 3072-256-128-64-10, batch 128, 50,000
-   synthetic rows) in refopt (NumPy float32, refopt's exact Adam) vs the same model and
-   optimizer in PyTorch CPU float32; both single-threaded. Target: refopt <= 2x torch.
-2. Sweep speed-up from 1 to 2 jobs on a fixed Rosenbrock sweep (12 cells). Target >= 1.8x
-   (on an otherwise idle 2-core machine).
+   synthetic rows) in refopt (NumPy float32 forward/backward, refopt's exact Adam on
+   float64 master weights) vs the same model and optimizer in PyTorch CPU float32; both
+   single-threaded. Target: refopt <= 2x torch.
+2. Sweep speed-up from 1 to 2 jobs on a fixed Rosenbrock sweep (8 cells of 2,000 steps, best
+   of three interleaved runs each). Target >= 1.8x (on an otherwise idle 2-core machine).
 3. Wall time of ``refopt reproduce --quick`` (2 jobs) and, with ``--full-rosenbrock``, of the
    full-scale Rosenbrock studies (mantissa, ablation, beta2; 2 jobs).
 
@@ -43,7 +44,9 @@ def mlp_epoch_refopt(x: np.ndarray, y: np.ndarray) -> float:
     with _single_thread():
         start = time.perf_counter()
         for i in range(0, len(y) - BATCH + 1, BATCH):
-            _, grads = net.loss_and_grad(params, x[i : i + BATCH], y[i : i + BATCH])
+            # refopt's optimizers keep float64 master weights; compute in float32 like torch
+            work = {k: v.astype(np.float32) for k, v in params.items()}
+            _, grads = net.loss_and_grad(work, x[i : i + BATCH], y[i : i + BATCH])
             params, state = opt.update(params, grads, state)
         return time.perf_counter() - start
 
@@ -88,15 +91,16 @@ def sweep_speedup() -> tuple[float, float]:
     from refopt.experiments.cells import trajectory_cell
     from refopt.experiments.runner import run_cells
 
-    cells = [{"format": f"M{m}", "rounding": r, "steps": 600, "every": 100}
-             for m in (2, 4, 6, 8, 12, 23) for r in ("stochastic", "nearest_even")]
-    times = []
-    for jobs in (1, 2):
-        with tempfile.TemporaryDirectory() as d:
-            start = time.perf_counter()
-            run_cells(trajectory_cell, cells, d, study="bench", jobs=jobs, progress=False)
-            times.append(time.perf_counter() - start)
-    return times[0], times[1]
+    cells = [{"format": f"M{m}", "rounding": r, "steps": 2000, "every": 100}
+             for m in (2, 4, 8, 23) for r in ("stochastic", "nearest_even")]
+    best = {1: float("inf"), 2: float("inf")}
+    for _ in range(3):  # interleaved, best of three: the machine is shared
+        for jobs in (1, 2):
+            with tempfile.TemporaryDirectory() as d:
+                start = time.perf_counter()
+                run_cells(trajectory_cell, cells, d, study="bench", jobs=jobs, progress=False)
+                best[jobs] = min(best[jobs], time.perf_counter() - start)
+    return best[1], best[2]
 
 
 def wall(cmd: list[str]) -> float:
@@ -124,8 +128,8 @@ def main() -> None:
     if t_torch:
         rows.append(("MLP epoch, PyTorch CPU fp32", t_torch, 1.0))
     t1, t2 = sweep_speedup()
-    rows.append(("sweep of 12 Rosenbrock cells, 1 job", t1, None))
-    rows.append(("sweep of 12 Rosenbrock cells, 2 jobs", t2, t1 / t2))
+    rows.append(("sweep of 8 Rosenbrock cells x 2000 steps, 1 job (best of 3)", t1, None))
+    rows.append(("sweep of 8 Rosenbrock cells x 2000 steps, 2 jobs (best of 3)", t2, t1 / t2))
     with tempfile.TemporaryDirectory() as d:
         if not args.skip_quick:
             rows.append(("refopt reproduce --quick --jobs 2", wall(
@@ -137,10 +141,10 @@ def main() -> None:
             for s in ("mantissa", "ablation", "beta2"):
                 cmd += ["--study", s]
             rows.append(("full Rosenbrock studies (mantissa, ablation, beta2), 2 jobs", wall(cmd), None))
-    print(f"{'benchmark':64s} {'seconds':>9s} {'ratio':>8s}")
+    print(f"{'benchmark':68s} {'seconds':>9s} {'ratio':>8s}")
     for name, sec, ratio in rows:
         r = "" if ratio is None else (f"{ratio:.2f}x")
-        print(f"{name:64s} {sec:9.2f} {r:>8s}")
+        print(f"{name:68s} {sec:9.2f} {r:>8s}")
     print("ratios: refopt / torch for the MLP rows; 1-job / 2-job time (speed-up) for the sweep row")
 
 
