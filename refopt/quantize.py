@@ -518,7 +518,9 @@ def _round_gap(plan: _Plan, x: np.ndarray, out: np.ndarray, u: np.ndarray | None
     out[small] = y
 
 
-def _flat_pair(arr: np.ndarray, out: np.ndarray, c_order: bool) -> tuple[np.ndarray, np.ndarray] | None:
+def _flat_pair(
+    arr: np.ndarray, out: np.ndarray, c_order: bool
+) -> tuple[np.ndarray, np.ndarray] | None:
     """1-d views of ``arr`` and ``out`` in the same element order, if both exist."""
     if arr.flags.c_contiguous and out.flags.c_contiguous:
         return arr.reshape(-1), out.reshape(-1)
