@@ -25,6 +25,7 @@ __all__ = [
     "CELLS",
     "DEFAULTS",
     "condition_cell",
+    "condition_ratio",
     "mlp_cell",
     "resolve_format",
     "trajectory_cell",
