@@ -44,10 +44,10 @@ def test_quick_reproduction_contains_every_study(tmp_path, monkeypatch):
 
 def test_cli_reproduce_one_study(tmp_path, capsys):
     out = tmp_path / "r"
-    assert main(["reproduce", "--study", "condition", "--out", str(out), "--quiet", "--jobs", "1"]) == 0
+    assert main(["reproduce", "--study", "underflow", "--out", str(out), "--quiet", "--jobs", "1"]) == 0
     err = capsys.readouterr().err
-    assert "condition" in err and "report" in err
-    check_outputs(out, ["condition"])
+    assert "underflow" in err and "report" in err
+    check_outputs(out, ["underflow"])
 
 
 def test_cli_run_prints_json(capsys):
