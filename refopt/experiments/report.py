@@ -430,7 +430,12 @@ def write_report(out: Path, results: dict[str, Any], meta: dict[str, Any]) -> Pa
         "reason for each. Findings are computed from this run's numbers by fixed rules; where they "
         "disagree with the paper's claims, they say so.",
         "",
+        "## Summary",
+        "",
     ]
+    lines += [f"{results[n]['study'].number}. **{results[n]['study'].title}**: {results[n]['summary']['headline']}"
+              for n in STUDIES if n in results]
+    lines += [""]
     for name in STUDIES:
         if name not in results:
             continue
