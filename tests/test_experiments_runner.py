@@ -92,11 +92,11 @@ KILL_SCRIPT = textwrap.dedent(
     def slow(params, seed):
         with open(LOG, "a") as fh:
             fh.write(f"{params['i']}\\n")
-        time.sleep(0.08)
+        time.sleep(0.06)
         return {"v": float(np.random.default_rng(seed).random()), "i": params["i"]}
 
     if __name__ == "__main__":
-        run_cells(slow, [{"i": i} for i in range(24)], sys.argv[1], study="k",
+        run_cells(slow, [{"i": i} for i in range(40)], sys.argv[1], study="k",
                   jobs=int(sys.argv[3]), progress=False)
     """
 )
@@ -118,7 +118,7 @@ def test_resume_after_kill_9(tmp_path, jobs):
     os.killpg(proc.pid, signal.SIGKILL)  # the whole group: the runner and its workers
     proc.wait()
     finished = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in cells.glob("*.json")}
-    assert 5 <= len(finished) < 24
+    assert 5 <= len(finished) < 40
     for _, data in finished.values():
         json.loads(data)  # every record on disk is complete
     done_ids = {json.loads(b)["params"]["i"] for _, b in finished.values()}
@@ -126,7 +126,7 @@ def test_resume_after_kill_9(tmp_path, jobs):
     subprocess.run([sys.executable, str(script), str(out), str(log), str(jobs)], env=env, check=True, timeout=60)
     rerun = [int(s) for s in log.read_text().split()]
     assert not set(rerun) & done_ids  # no finished cell recomputed
-    assert sorted(rerun) == sorted(set(range(24)) - done_ids)
+    assert sorted(rerun) == sorted(set(range(40)) - done_ids)
     for name, (mtime, data) in finished.items():  # and none rewritten
         assert (cells / name).stat().st_mtime_ns == mtime and (cells / name).read_bytes() == data
     # same final results as an uninterrupted run
@@ -134,7 +134,7 @@ def test_resume_after_kill_9(tmp_path, jobs):
     subprocess.run([sys.executable, str(script), str(clean), str(tmp_path / "c.log"), "1"], env=env, check=True, timeout=60)
     a = {k: r["result"] for k, r in load_records(out, "k").items()}
     b = {k: r["result"] for k, r in load_records(clean, "k").items()}
-    assert a == b and len(a) == 24
+    assert a == b and len(a) == 40
 
 
 def test_dask_local_cluster(tmp_path):
