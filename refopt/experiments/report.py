@@ -135,7 +135,7 @@ def _ablation(spec: Study, recs: list[dict[str, Any]]) -> dict[str, Any]:
                  + f", i.e. the ranking {' > '.join(theory)}; measured top component "
                  + ("matches." if order[0] == theory[0] else f"is {order[0]}, not {theory[0]}."))
         findings.append(text)
-        heads.append(f"{opt} {f}: worst {order[0]}")
+        heads.append(f"{opt} {f}: worst {order[0]} (x{_g(single[order[0]] / base)})")
     return {"headers": ["optimizer", "format", "quantized", "tail median", "min .. max", "runs"], "rows": rows,
             "findings": findings, "headline": "; ".join(heads)}
 
