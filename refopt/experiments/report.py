@@ -419,7 +419,9 @@ def write_report(out: Path, results: dict[str, Any], meta: dict[str, Any]) -> Pa
         "Quantization* (Tang, Li, Zou; arXiv 2510.21314), rerun with refopt's exact quantizer.",
         "",
         f"- command: `refopt reproduce --{meta['scale']} --jobs {meta['jobs']}`",
-        f"- scale: **{meta['scale']}**; wall time {meta['seconds']:.0f} s; written "
+        f"- scale: **{meta['scale']}**; wall time of this invocation {meta['seconds']:.0f} s (cells found in the "
+        f"results directory are reused, not rerun); compute time recorded by the cells "
+        f"{sum(rec['seconds'] for r in results.values() for rec in r['records']):.0f} s in total; written "
         f"{_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- dataset of the MLP study: **{dataset}**",
         f"- Python {meta['python']}, NumPy {meta['numpy']}, {meta['platform']}",
@@ -446,7 +448,8 @@ def write_report(out: Path, results: dict[str, Any], meta: dict[str, Any]) -> Pa
         lines += ["", f"![{spec.title}](figures/{name}.png)", "", "**Numbers behind the figure**", "",
                   _table(s["headers"], s["rows"]), "", "**Findings**", ""]
         lines += [f"- {f}" for f in s["findings"]]
-        lines += ["", f"({len(r['records'])} cells, {r['seconds']:.1f} s)", ""]
+        lines += ["", f"({len(r['records'])} cells; {sum(x['seconds'] for x in r['records']):.1f} s of cell compute "
+                  f"time as recorded when each ran)", ""]
     path = out / "report.md"
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines), encoding="utf-8")
