@@ -22,8 +22,15 @@ from __future__ import annotations
 
 import math
 
-from refopt.theory.defossez import adam_terms, geometric_sum, log_factor
-from refopt.theory.result import BoundResult, check_count, check_q, check_real
+from refopt.theory.defossez import (
+    adam_terms,
+    geometric_sum,
+    log_factor,
+    n_condition,
+    problem_inputs,
+    r_condition,
+)
+from refopt.theory.result import BoundResult, check_q, check_real
 
 __all__ = ["adam_bound", "adam_update_bound", "adam_weight_norm_bound"]
 
@@ -148,15 +155,9 @@ def adam_bound(N: object, alpha: object, b1: object, b2: object, eps: object, d:
     :func:`refopt.theory.defossez_adam_momentum` (``b1 > 0``) or
     :func:`refopt.theory.defossez_adam` (``b1 = 0``) exactly.
     """
-    n = check_count("N", N)
-    a = check_real("alpha", alpha, lo=0.0, lo_open=True)
+    n, a, e, dd, r, lip, dl = problem_inputs(N, alpha, eps, d, R, L, delta)
     beta1 = check_real("b1", b1, lo=0.0, hi=1.0, hi_open=True)
     beta2 = check_real("b2", b2, lo=0.0, lo_open=True, hi=1.0, hi_open=True)
-    e = check_real("eps", eps, lo=0.0, lo_open=True)
-    dd = check_count("d", d)
-    r = check_real("R", R, lo=0.0, lo_open=True)
-    lip = check_real("L", L, lo=0.0)
-    dl = check_real("delta", delta, lo=0.0)
     qg, qw, qm, qv = (check_q(k, v) for k, v in
                       (("q_G", q_G), ("q_W", q_W), ("q_M", q_M), ("q_V", q_V)))
     inputs = {"N": n, "alpha": a, "b1": beta1, "b2": beta2, "eps": e, "d": dd, "R": r,
@@ -176,9 +177,8 @@ def adam_bound(N: object, alpha: object, b1: object, b2: object, eps: object, d:
         "a_hat < 1 (refopt)": (
             a_hat < 1.0,
             f"a_hat = b1 max(sqrt(max(1, b2(1+q_V))), r_V^2)/(b2(1-q_V)) = {a_hat:.6g}"),
-        "N > b1/(1-b1)": (n > beta1 / (1.0 - beta1),
-                          f"N = {n}, b1/(1-b1) = {beta1 / (1.0 - beta1):.4g}"),
-        "R >= sqrt(eps)": (r >= math.sqrt(e), f"R = {r:g}, sqrt(eps) = {math.sqrt(e):g}"),
+        "N > b1/(1-b1)": n_condition(n, beta1),
+        "R >= sqrt(eps)": r_condition(r, e),
     }
     b_w = 0.0
     if qw > 0.0:

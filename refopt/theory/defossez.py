@@ -1,12 +1,23 @@
 """Défossez, Bottou, Bach and Usunier (TMLR 2022): the full-precision bounds, exactly.
 
-Numbering follows the published TMLR version (checked against its text): Theorem 1 is
-Adagrad without momentum, Theorem 2 Adam without momentum, Theorem 3 Adagrad with
-heavy-ball momentum, Theorem 4 Adam with heavy-ball momentum. refopt implements Theorems
-1, 2 and 4 (Theorem 3's constants could not be checked against a second source, so it is
-left out). All three bound :math:`\\mathbb{E}\\|\\nabla F(x_\\tau)\\|_2^2` for the iterate
-:math:`x_\\tau` drawn with :math:`P[\\tau = j] \\propto 1 - \\beta_1^{N-j}`,
-:math:`j = 0, \\dots, N-1` (uniform when :math:`\\beta_1 = 0`).
+Numbering follows the published TMLR version (OpenReview ZPQhzTSWA7; titles and hypotheses
+checked against its text): Theorem 1 is Adagrad without momentum, Theorem 2 Adam without
+momentum, Theorem 3 Adagrad with heavy-ball momentum, Theorem 4 Adam with heavy-ball
+momentum. Earlier arXiv versions may number differently, and some secondary sources call
+the two Adam theorems "Theorem 1 (b1 = 0)" and "Theorem 2 (0 <= b1 < b2 < 1)":
+
+=============================================  ===========  ============================
+function                                       TMLR number  also called
+=============================================  ===========  ============================
+:func:`~refopt.theory.defossez_adagrad`        Theorem 1    the Adagrad bound
+:func:`~refopt.theory.defossez_adam`           Theorem 2    Theorem 1 (b1 = 0)
+:func:`~refopt.theory.defossez_adam_momentum`  Theorem 4    Theorem 2 (0 <= b1 < b2 < 1)
+=============================================  ===========  ============================
+
+Theorem 3 is left out (refopt has its constants from no second source). All three bound
+:math:`\\mathbb{E}\\|\\nabla F(x_\\tau)\\|_2^2` for the iterate :math:`x_\\tau` drawn with
+:math:`P[\\tau = j] \\propto 1 - \\beta_1^{N-j}`, :math:`j = 0, \\dots, N-1` (uniform when
+:math:`\\beta_1 = 0`).
 """
 
 from __future__ import annotations
@@ -20,18 +31,25 @@ __all__ = ["defossez_adagrad", "defossez_adam", "defossez_adam_momentum"]
 _REF = "Défossez 2022"
 
 
-def _problem(N: object, alpha: object, eps: object, d: object, R: object, L: object,
-             delta: object) -> tuple[int, float, float, int, float, float, float]:
+def problem_inputs(N: object, alpha: object, eps: object, d: object, R: object,
+                   L: object, delta: object) -> tuple[int, float, float, int, float, float, float]:
+    """Check the inputs every Adam/Adagrad bound shares; return them as (int or float)."""
     return (check_count("N", N), check_real("alpha", alpha, lo=0.0, lo_open=True),
             check_real("eps", eps, lo=0.0, lo_open=True), check_count("d", d),
             check_real("R", R, lo=0.0, lo_open=True), check_real("L", L, lo=0.0),
             check_real("delta", delta, lo=0.0))
 
 
-def _r_condition(R: float, eps: float) -> tuple[bool, str]:
+def r_condition(R: float, eps: float) -> tuple[bool, str]:
+    """The condition R >= sqrt(eps) of the gradient assumption, with its reason."""
     ok = R >= math.sqrt(eps)
     return ok, (f"R = {R:g} >= sqrt(eps) = {math.sqrt(eps):g}: the gradient bound "
                 "||grad f||_inf <= R - sqrt(eps) is satisfiable")
+
+
+def n_condition(N: int, b1: float) -> tuple[bool, str]:
+    """The condition N > b1/(1-b1) of the momentum bounds (N~ > 0), with its reason."""
+    return N > b1 / (1.0 - b1), f"N = {N}, b1/(1-b1) = {b1 / (1.0 - b1):.4g}"
 
 
 def geometric_sum(log_b: float, n: int) -> float:
@@ -169,7 +187,8 @@ def defossez_adagrad(N: object, alpha: object, eps: object, d: object, R: object
 
     Notes
     -----
-    Provenance: Défossez 2022 (Theorem 1), :prf:ref:`defossez-adagrad`.
+    Provenance: Défossez 2022, Theorem 1 of the TMLR version ("the Adagrad bound"),
+    :prf:ref:`defossez-adagrad`.
 
     .. math::
 
@@ -177,14 +196,14 @@ def defossez_adagrad(N: object, alpha: object, eps: object, d: object, R: object
        + \\frac{1}{\\sqrt N}\\left(4dR^2 + \\alpha d R L\\right)
        \\ln\\left(1 + \\frac{N R^2}{\\epsilon}\\right).
     """
-    n, a, e, dd, r, lip, dl = _problem(N, alpha, eps, d, R, L, delta)
+    n, a, e, dd, r, lip, dl = problem_inputs(N, alpha, eps, d, R, L, delta)
     logt = math.log1p(n * r**2 / e) / math.sqrt(n)
     terms = {"initial gap": 2.0 * r * dl / (a * math.sqrt(n)),
              "adaptivity (d R^2)": 4.0 * dd * r**2 * logt,
              "smoothness (alpha d R L)": a * dd * r * lip * logt}
     return BoundResult.build(
         "Défossez Theorem 1 (Adagrad): E||grad F(x_tau)||^2", terms,
-        {"R >= sqrt(eps)": _r_condition(r, e)}, _REF, "defossez-adagrad (Theorem 1)",
+        {"R >= sqrt(eps)": r_condition(r, e)}, _REF, "defossez-adagrad (Theorem 1)",
         {"N": n, "alpha": a, "eps": e, "d": dd, "R": r, "L": lip, "delta": dl})
 
 
@@ -216,7 +235,8 @@ def defossez_adam(N: object, alpha: object, b2: object, eps: object, d: object, 
 
     Notes
     -----
-    Provenance: Défossez 2022 (Theorem 2), :prf:ref:`defossez-adam`.
+    Provenance: Défossez 2022, Theorem 2 of the TMLR version (called "Theorem 1
+    (b1 = 0)" by some secondary sources), :prf:ref:`defossez-adam`.
 
     .. math::
 
@@ -225,14 +245,14 @@ def defossez_adam(N: object, alpha: object, b2: object, eps: object, d: object, 
        - \\ln \\beta_2\\right),\\quad
        E = \\frac{4dR^2}{\\sqrt{1-\\beta_2}} + \\frac{\\alpha d R L}{1-\\beta_2}.
     """
-    n, a, e, dd, r, lip, dl = _problem(N, alpha, eps, d, R, L, delta)
+    n, a, e, dd, r, lip, dl = problem_inputs(N, alpha, eps, d, R, L, delta)
     beta2 = check_real("b2", b2, lo=0.0, lo_open=True, hi=1.0, hi_open=True)
     lam = log_factor(r, e, n, beta2)
     terms = adam_terms(N=n, alpha=a, b1=0.0, b2=beta2, d=dd, R=r, L=lip, delta=dl, lam=lam,
                        a_quad=0.0, a_adapt=0.0)
     return BoundResult.build(
         "Défossez Theorem 2 (Adam, b1 = 0): E||grad F(x_tau)||^2", terms,
-        {"R >= sqrt(eps)": _r_condition(r, e)}, _REF, "defossez-adam (Theorem 2)",
+        {"R >= sqrt(eps)": r_condition(r, e)}, _REF, "defossez-adam (Theorem 2)",
         {"N": n, "alpha": a, "b2": beta2, "eps": e, "d": dd, "R": r, "L": lip, "delta": dl},
         {"Lambda": lam})
 
@@ -269,7 +289,8 @@ def defossez_adam_momentum(N: object, alpha: object, b1: object, b2: object, eps
 
     Notes
     -----
-    Provenance: Défossez 2022 (Theorem 4), :prf:ref:`defossez-adam-momentum`. With
+    Provenance: Défossez 2022, Theorem 4 of the TMLR version (called "Theorem 2
+    (0 <= b1 < b2 < 1)" by some secondary sources), :prf:ref:`defossez-adam-momentum`. With
     :math:`\\tilde N = N - \\beta_1/(1-\\beta_1)`:
 
     .. math::
@@ -282,14 +303,11 @@ def defossez_adam_momentum(N: object, alpha: object, b1: object, b2: object, eps
        + \\frac{12 d R^2\\sqrt{1-\\beta_1}}{(1-\\beta_1/\\beta_2)^{3/2}\\sqrt{1-\\beta_2}}
        + \\frac{2\\alpha^2 d L^2 \\beta_1}{(1-\\beta_1/\\beta_2)(1-\\beta_2)^{3/2}}.
     """
-    n, a, e, dd, r, lip, dl = _problem(N, alpha, eps, d, R, L, delta)
+    n, a, e, dd, r, lip, dl = problem_inputs(N, alpha, eps, d, R, L, delta)
     beta1 = check_real("b1", b1, lo=0.0, hi=1.0, hi_open=True)
     beta2 = check_real("b2", b2, lo=0.0, lo_open=True, hi=1.0, hi_open=True)
-    conds = {
-        "b1 < b2": (beta1 < beta2, f"b1 = {beta1:g}, b2 = {beta2:g}"),
-        "N > b1/(1-b1)": (n > beta1 / (1.0 - beta1), f"N = {n}, b1/(1-b1) = {beta1 / (1 - beta1):.4g}"),
-        "R >= sqrt(eps)": _r_condition(r, e),
-    }
+    conds = {"b1 < b2": (beta1 < beta2, f"b1 = {beta1:g}, b2 = {beta2:g}"),
+             "N > b1/(1-b1)": n_condition(n, beta1), "R >= sqrt(eps)": r_condition(r, e)}
     terms = None
     lam = math.nan
     if all(ok for ok, _ in conds.values()):
