@@ -3,10 +3,13 @@
 Mostly sources, not the built site: the labels are read from the reStructuredText pages in
 ``docs/`` and the tutorials, and the citations from code comments ``# [prf:label]``,
 docstrings and pages (``:prf:ref:`label``` and ``:prf:ref:`Text <label>```) across
-``refopt/``, ``tutorials/`` and ``docs/``. The test fails on a cited label that no page
-defines and on a labelled block without a provenance badge; it prints (does not fail on)
-the theory labels nothing in the code or the tutorials cites yet. Two small Sphinx builds
-check the extension that renders the badges and turns a missing one into a warning.
+``refopt/``, ``tutorials/`` and ``docs/``, plus string literals in the code that name a
+statement (``BoundResult.reference``, ``"defossez-adam (Theorem 2)"``). The test fails on a
+cited label that no page defines and on a labelled block without a provenance badge; it
+reports (as a warning, and on stdout; it does not fail) the theory labels nothing in the
+code or the tutorials cites yet. Every entry of ``docs/refs.bib`` must be cited somewhere.
+Two small Sphinx builds check the extension that renders the badges and turns a missing
+one into a warning.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -28,6 +32,12 @@ DIRECTIVE_RE = re.compile(r"^(?P<indent>[ \t]*)\.\. prf:(?P<kind>[\w-]+)::[^\n]*
 OPTION_RE = re.compile(r"^\s*:(?P<name>[\w-]+):\s*(?P<value>.*)$")
 CITE_CODE_RE = re.compile(r"#.*?\[prf:(?P<label>[A-Za-z0-9_-]+)\]")
 CITE_ROLE_RE = re.compile(r":prf:ref:`(?:[^`<]*<(?P<explicit>[^`>]+)>|(?P<plain>[^`<>]+))`")
+CITE_LITERAL_RE = re.compile(
+    r"""["'](?P<label>(?:paper|defossez|refopt)-(?:theorem|lemma|assumptions?|def|algorithm"""
+    r"""|framework|corollary|remark|adagrad|adam)(?:-[a-z0-9]+)*)(?=["' (])"""
+)
+BIB_CITE_RE = re.compile(r":cite:[a-z]*:`(?P<keys>[^`]+)`")
+BIB_KEY_RE = re.compile(r"^@\w+\{(?P<key>[^,\s]+),", re.M)
 PROV_RE = re.compile(r":prov:`(?P<kind>[^`]*)`")
 LABEL_SCHEME = re.compile(r"^(paper|defossez|refopt)(-[a-z0-9]+)+$")
 
@@ -75,15 +85,36 @@ LITERAL_RE = re.compile(r"``.+?``", re.S)
 
 
 def cited_labels(text: str) -> set[str]:
-    """Labels cited by ``# [prf:label]`` comments and ``:prf:ref:`` roles in ``text``.
+    """Labels cited in ``text``: ``# [prf:label]`` comments, ``:prf:ref:`` roles, and
+    string literals that start with a statement label (``"refopt-theorem-x"``,
+    ``"defossez-adam (Theorem 2)"``).
 
     Inline literals (double backticks) are examples, not citations, and are skipped.
     """
     text = LITERAL_RE.sub("", text)
     found = {m.group("label") for m in CITE_CODE_RE.finditer(text)}
+    found |= {m.group("label") for m in CITE_LITERAL_RE.finditer(text)}
     for m in CITE_ROLE_RE.finditer(text):
         found.add((m.group("explicit") or m.group("plain")).strip())
     return found
+
+
+def undefined_citations(sources: dict[Path, str], defined: set[str] | dict) -> dict[str, list[str]]:
+    """Cited label -> the files citing it, for every label of ``sources`` not in ``defined``."""
+    missing: dict[str, list[str]] = {}
+    for path, text in sources.items():
+        for label in sorted(cited_labels(text)):
+            if label not in defined:
+                missing.setdefault(label, []).append(str(path))
+    return missing
+
+
+def uncited_labels(defined: set[str] | dict, sources: dict[Path, str]) -> list[str]:
+    """The defined labels that no text of ``sources`` cites."""
+    cited: set[str] = set()
+    for text in sources.values():
+        cited |= cited_labels(text)
+    return sorted(label for label in defined if label not in cited)
 
 
 def _is_generated(path: Path) -> bool:
@@ -145,6 +176,36 @@ def test_cited_labels_reads_all_three_forms() -> None:
     assert cited_labels(text) == {"refopt-lemma-a", "paper-theorem-4-5", "refopt-theorem-b"}
 
 
+def test_cited_labels_reads_string_literals_naming_a_statement() -> None:
+    text = (
+        'BoundResult.build(name, terms, conds, "refopt", "refopt-theorem-adam-quantized", x)\n'
+        'ref = "defossez-adam (Theorem 2)"\n'
+        'out = "refopt-results"  # a directory, not a label\n'
+    )
+    assert cited_labels(text) == {"refopt-theorem-adam-quantized", "defossez-adam"}
+
+
+def test_a_bogus_label_is_reported_with_where_it_is_cited() -> None:
+    """The check behind test_every_cited_label_is_defined fails on an undefined label."""
+    defined = {"paper-theorem-4-5", "refopt-lemma-real"}
+    sources = {
+        Path("refopt/x.py"): "y = 1  # [prf:refopt-lemma-real]\nz = 2  # [prf:refopt-lemma-bogus]\n",
+        Path("tutorials/t99.py"): _strip_comment_prefix("# See :prf:ref:`paper-theorem-9-9`.\nx = 1\n"),
+        Path("docs/p.rst"): "By :prf:ref:`the theorem <paper-theorem-4-5>`.",
+    }
+    assert undefined_citations(sources, defined) == {
+        "refopt-lemma-bogus": ["refopt/x.py"],
+        "paper-theorem-9-9": ["tutorials/t99.py"],
+    }
+    assert undefined_citations({Path("a.py"): "# [prf:refopt-lemma-real]"}, defined) == {}
+
+
+def test_uncited_labels_lists_what_nothing_cites() -> None:
+    defined = {"paper-theorem-4-5", "refopt-lemma-a", "refopt-lemma-b"}
+    sources = {Path("a.py"): "# [prf:refopt-lemma-a]", Path("b.py"): "see :prf:ref:`paper-theorem-4-5`"}
+    assert uncited_labels(defined, sources) == ["refopt-lemma-b"]
+
+
 def test_gallery_text_blocks_are_unwrapped() -> None:
     script = "# %%\n# .. prf:remark:: R\n#    :label: refopt-remark-r\n#\n#    :prov:`refopt` x\nimport os\n"
     (block,) = prf_blocks(_strip_comment_prefix(script))
@@ -157,13 +218,9 @@ def test_gallery_text_blocks_are_unwrapped() -> None:
 
 
 def test_every_cited_label_is_defined() -> None:
-    defined = _defined()
-    missing: dict[str, list[str]] = {}
     sources = {**_code_sources(), **{p: t for p, t in _rst_sources().items() if p.suffix == ".rst"}}
-    for path, text in sources.items():
-        for label in cited_labels(text):
-            if label not in defined:
-                missing.setdefault(label, []).append(str(path.relative_to(ROOT)))
+    sources = {p.relative_to(ROOT): t for p, t in sources.items()}
+    missing = undefined_citations(sources, _defined())
     assert not missing, "cited but not defined in docs/: " + "; ".join(
         f"{label} (in {', '.join(sorted(set(where)))})" for label, where in sorted(missing.items())
     )
@@ -195,14 +252,30 @@ def test_the_core_theory_labels_exist() -> None:
 
 
 def test_list_theory_labels_nothing_cites(capsys: pytest.CaptureFixture[str]) -> None:
-    """Informational: labels defined on the theory pages that no code or tutorial cites."""
-    cited: set[str] = set()
-    for text in _code_sources().values():
-        cited |= cited_labels(text)
-    uncited = sorted(label for label in _defined() if label not in cited)
-    with capsys.disabled():
-        print(f"\n[docs] {len(uncited)} theory label(s) not cited by refopt/ or tutorials/:"
+    """Informational: labels defined on the theory pages that no code or tutorial cites.
+
+    Printed, and raised as a warning so that it also shows in the warnings summary of a
+    parallel (xdist) run, whose workers' output is not shown.
+    """
+    uncited = uncited_labels(_defined(), _code_sources())
+    report = (f"{len(uncited)} theory label(s) not cited by refopt/ or tutorials/"
               + "".join(f"\n  {label}" for label in uncited))
+    with capsys.disabled():
+        print(f"\n[docs] {report}")
+    if uncited:
+        warnings.warn(report, UserWarning, stacklevel=1)
+
+
+def test_every_bibliography_entry_is_cited_and_every_citation_exists() -> None:
+    keys = set(BIB_KEY_RE.findall((DOCS / "refs.bib").read_text(encoding="utf-8")))
+    cited: dict[str, set[str]] = {}
+    texts = {**_rst_sources(), **_code_sources()}
+    for path, text in texts.items():
+        for m in BIB_CITE_RE.finditer(LITERAL_RE.sub("", text)):
+            for key in m.group("keys").split(","):
+                cited.setdefault(key.strip(), set()).add(str(path.relative_to(ROOT)))
+    assert not set(cited) - keys, {k: cited[k] for k in set(cited) - keys}
+    assert not keys - set(cited), f"in docs/refs.bib but cited nowhere: {sorted(keys - set(cited))}"
 
 
 # ---------------------------------------------------------------------------------------

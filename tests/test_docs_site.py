@@ -11,7 +11,11 @@ that build is inspected instead.
   page and a tutorial page render their math (MathJax output, no error nodes), load their
   figures, and contain only internal links that resolve to existing files and anchors.
   External host names are unresolvable for the browser, so rendered math proves that the
-  site works offline. Screenshots go to ``docs/_build/screenshots/``.
+  site works offline; in addition Chromium's network log must show that the pages asked
+  no other host for anything (a lazily loaded script would not break the rendering, but
+  it would show there). Screenshots go to ``docs/_build/screenshots/``.
+* the same check fails when the site's MathJax cannot be loaded (a run with the
+  ``_static/mathjax`` directory withheld by the server), so it cannot pass vacuously.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import functools
 import html.parser
 import http.server
+import json
 import os
 import re
 import shutil
@@ -188,12 +193,21 @@ def _chromium() -> str | None:
 
 
 class _Server:
-    """http.server on 127.0.0.1 in a thread, recording (path, status) of every request."""
+    """http.server on 127.0.0.1 in a thread, recording (path, status) of every request.
 
-    def __init__(self, root: Path) -> None:
+    Paths starting with one of ``withhold`` are answered 404 (to test the checks' failure).
+    """
+
+    def __init__(self, root: Path, withhold: tuple[str, ...] = ()) -> None:
         log: list[tuple[str, int]] = []
 
         class Handler(http.server.SimpleHTTPRequestHandler):
+            def send_head(self):  # noqa: ANN202 - the base class's signature
+                if withhold and urllib.parse.unquote(self.path).startswith(withhold):
+                    self.send_error(404)
+                    return None
+                return super().send_head()
+
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 log.append((urllib.parse.unquote(self.path.split("?")[0]), int(code)))
 
@@ -223,6 +237,65 @@ def _browse(chromium: str, url: str, profile: Path, *extra: str) -> subprocess.C
         "--virtual-time-budget=15000", "--window-size=1280,1600", *extra, url,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def page_requests(netlog: str, origin: str) -> list[str]:
+    """URLs of the requests a page at ``origin`` started, from a Chromium ``--log-net-log``.
+
+    Chromium's own background traffic has no page initiator and is not counted. A log cut
+    short (Chromium killed) is closed before parsing.
+    """
+    try:
+        log = json.loads(netlog)
+    except json.JSONDecodeError:
+        log = json.loads(netlog.rstrip().rstrip(",") + "]}")
+    start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    return [
+        e["params"]["url"] for e in log.get("events", [])
+        if e.get("type") == start and e.get("params", {}).get("initiator", "").startswith(origin)
+    ]
+
+
+def render_problems(name: str, dom_text: str, *, math: bool, figure: bool) -> list[str]:
+    """What is wrong with the rendered DOM of a page: MathJax errors or no MathJax output
+    (when the page has ``math``), no image (when it should show a ``figure``)."""
+    dom = parse(dom_text)
+    tags = [t for t, _ in dom.tags]
+    problems = []
+    if "<body" not in dom_text:
+        return [f"{name}: no DOM from Chromium"]
+    if "mjx-merror" in tags or "data-mjx-error" in dom_text:
+        problems.append(f"{name}: MathJax reported an error")
+    if math and "mjx-container" not in tags:
+        problems.append(f"{name}: MathJax did not render")
+    if figure and not any(t == "img" and a.get("src") for t, a in dom.tags):
+        problems.append(f"{name}: the page shows no figure")
+    return problems
+
+
+def test_render_problems_sees_missing_math_errors_and_figures() -> None:
+    ok = '<html><body><mjx-container class="MathJax">x</mjx-container><img src="a.png"></body></html>'
+    assert render_problems("p", ok, math=True, figure=True) == []
+    raw = "<html><body><p>\\(x^2\\)</p></body></html>"  # MathJax never ran
+    assert render_problems("p", raw, math=True, figure=False) == ["p: MathJax did not render"]
+    err = '<html><body><mjx-container><mjx-merror data-mjx-error="Undefined">'
+    assert render_problems("p", err + "</mjx-merror></mjx-container></body></html>",
+                           math=True, figure=False) == ["p: MathJax reported an error"]
+    assert render_problems("p", "<html><body></body></html>", math=False, figure=True) == [
+        "p: the page shows no figure"]
+
+
+def test_page_requests_keeps_only_what_the_page_asked_for() -> None:
+    log = {"constants": {"logEventTypes": {"URL_REQUEST_START_JOB": 7, "OTHER": 1}}, "events": [
+        {"type": 7, "params": {"url": "http://127.0.0.1:9/a.js", "initiator": "http://127.0.0.1:9"}},
+        {"type": 7, "params": {"url": "https://cdn.example/m.js", "initiator": "http://127.0.0.1:9"}},
+        {"type": 7, "params": {"url": "https://update.example/", "initiator": "not an origin"}},
+        {"type": 1, "params": {"url": "http://127.0.0.1:9/b.js", "initiator": "http://127.0.0.1:9"}},
+    ]}
+    text = json.dumps(log)
+    want = ["http://127.0.0.1:9/a.js", "https://cdn.example/m.js"]
+    assert page_requests(text, "http://127.0.0.1:9") == want
+    assert page_requests(text[: text.rindex("]}")] + ",", "http://127.0.0.1:9") == want  # cut short
 
 
 def _tutorial_page(site: Path) -> Path:
@@ -268,24 +341,25 @@ def test_pages_render_in_headless_chromium(site: Path, tmp_path: Path) -> None:
     }
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with _Server(site) as server:
+        origin = f"http://127.0.0.1:{server.port}"
         for name, page in pages.items():
-            rel = page.relative_to(site).as_posix()
-            url = f"http://127.0.0.1:{server.port}/{rel}"
-            dumped = _browse(chromium, url, tmp_path / f"profile-{name}", "--dump-dom")
-            dom_text = dumped.stdout
-            assert "<body" in dom_text, f"{name}: no DOM from Chromium:\n{dumped.stderr[-2000:]}"
-            dom = parse(dom_text)
-            tags = [t for t, _ in dom.tags]
-            # math rendered by the site's own MathJax, without errors
-            assert "mjx-merror" not in tags and "data-mjx-error" not in dom_text, name
+            url = f"{origin}/{page.relative_to(site).as_posix()}"
+            netlog = tmp_path / f"netlog-{name}.json"
+            dumped = _browse(chromium, url, tmp_path / f"profile-{name}", "--dump-dom",
+                             f"--log-net-log={netlog}")
+            # math rendered by the site's own MathJax, without errors; the tutorial shows figures
+            problems = render_problems(name, dumped.stdout, math=name != "home", figure=name == "tutorial")
+            assert not problems, f"{problems}\n{dumped.stderr[-2000:]}"
+            dom = parse(dumped.stdout)
+            # nothing requested from another host, and the site's MathJax was requested
+            requested = page_requests(netlog.read_text(encoding="utf-8"), origin)
+            assert requested, f"{name}: no page requests in Chromium's network log"
+            assert [u for u in requested if not u.startswith(origin + "/")] == [], name
             if name != "home":
-                assert "mjx-container" in tags, f"{name}: MathJax did not render"
+                assert any("/_static/mathjax/" in u for u in requested), requested
             # figures: every <img> was served
-            images = [a["src"] for t, a in dom.tags if t == "img" and a.get("src")]
-            if name == "tutorial":
-                assert images, "the tutorial page shows no figure"
             served = dict(server.log)
-            for src in images:
+            for src in [a["src"] for t, a in dom.tags if t == "img" and a.get("src")]:
                 assert not EXTERNAL.match(src), src
                 path = urllib.parse.urlsplit(urllib.parse.urljoin(url, src)).path
                 assert served.get(urllib.parse.unquote(path)) == 200, f"{name}: {src} not served"
@@ -297,3 +371,18 @@ def test_pages_render_in_headless_chromium(site: Path, tmp_path: Path) -> None:
             _browse(chromium, url, tmp_path / f"profile-{name}-shot", f"--screenshot={shot}")
             assert shot.is_file() and shot.stat().st_size > 10_000, shot
         assert all(code < 400 for path, code in server.log if "mathjax" in path), server.log
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_math_check_fails_when_mathjax_cannot_load(site: Path, tmp_path: Path) -> None:
+    """The same page with the site's MathJax withheld: the render check must object."""
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("no Chromium installed")
+    with _Server(site, withhold=("/_static/mathjax/",)) as server:
+        url = f"http://127.0.0.1:{server.port}/theory/framework.html"
+        dumped = _browse(chromium, url, tmp_path / "profile", "--dump-dom")
+        assert any(path.startswith("/_static/mathjax/") and code == 404 for path, code in server.log)
+    assert render_problems("theory", dumped.stdout, math=True, figure=False) == [
+        "theory: MathJax did not render"]

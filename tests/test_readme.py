@@ -1,9 +1,12 @@
-"""The README's promises: two Quickstart commands, CI runs the second, examples are right."""
+"""The README's promises: two Quickstart commands, CI runs the second, examples are right,
+the command-line examples run, and the layout table names files that exist."""
 
 from __future__ import annotations
 
 import doctest
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,3 +46,27 @@ def test_readme_python_examples_are_correct():
     result = runner.summarize(verbose=False)
     assert result.attempted >= 5
     assert result.failed == 0
+
+
+def test_readme_cli_examples_run():
+    block = next(b for b in _fenced_blocks(README, "sh") if b.lstrip().startswith("refopt "))
+    commands = [line.split("#", 1)[0].split() for line in block.splitlines()]
+    commands = [c for c in commands if c]
+    assert len(commands) >= 4
+    for cmd in commands:
+        assert cmd[0] == "refopt", cmd
+        proc = subprocess.run([sys.executable, "-m", "refopt", *cmd[1:]], capture_output=True,
+                              text=True, cwd=ROOT, timeout=300)
+        assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stderr[-2000:]}"
+        assert proc.stdout.strip(), " ".join(cmd)
+
+
+def test_readme_layout_table_names_existing_paths():
+    section = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    paths = [p for row in re.findall(r"^\| (.+?) \|", section, flags=re.M)
+             for p in re.findall(r"`([^`]+)`", row)]
+    assert len(paths) >= 10, paths
+    missing = [p for p in paths if not (ROOT / p).exists()]
+    assert not missing, missing
+    for ref in ("docs/build.sh", "CITATION.cff"):
+        assert ref in README and (ROOT / ref).exists(), ref
