@@ -6,15 +6,14 @@ import struct
 import pytest
 
 from refopt.cli import main
-from refopt.experiments import STUDIES, reproduce
+from refopt.experiments import STUDIES, get_study, reproduce
 
 
 def check_outputs(out, names):
     report = (out / "report.md").read_text()
     results = json.loads((out / "results.json").read_text())
     for name in names:
-        fn = STUDIES[name]
-        spec = fn("quick")
+        spec = get_study(name)
         assert f"## {spec.number}. {spec.title}" in report
         assert f"figures/{name}.png" in report
         png, svg = out / "figures" / f"{name}.png", out / "figures" / f"{name}.svg"

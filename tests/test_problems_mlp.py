@@ -31,7 +31,7 @@ def test_param_layout_for_muon_plus_adam():
 def test_gradient_matches_central_differences():
     net, params, x, y = setup()
     loss, grads = net.loss_and_grad(params, x, y)
-    assert loss == pytest.approx(net.loss(params, x, y), rel=1e-15)
+    assert loss == pytest.approx(net.evaluate(params, x, y)[0], rel=1e-15)
     h = 1e-6
     for k, p in params.items():
         fd = np.empty_like(p)
@@ -40,7 +40,7 @@ def test_gradient_matches_central_differences():
             minus = {**params, k: p.copy()}
             plus[k][idx] += h
             minus[k][idx] -= h
-            fd[idx] = (net.loss(plus, x, y) - net.loss(minus, x, y)) / (2 * h)
+            fd[idx] = (net.evaluate(plus, x, y)[0] - net.evaluate(minus, x, y)[0]) / (2 * h)
         np.testing.assert_allclose(grads[k], fd, rtol=1e-5, atol=1e-8, err_msg=k)
 
 
@@ -67,14 +67,15 @@ def test_float32_stays_float32_and_accuracy():
     loss, grads = net.loss_and_grad(params, x, y)
     assert all(g.dtype == np.float32 for g in grads.values())
     logits = net.forward(params, x)
-    assert net.accuracy(params, x, y) == np.mean(np.argmax(logits, 1) == y)
-    assert 0 <= net.accuracy(params, x, y) <= 1
+    acc = net.evaluate(params, x, y)[1]
+    assert acc == np.mean(np.argmax(logits, 1) == y)
+    assert 0 <= acc <= 1
 
 
 def test_loss_of_uniform_logits_is_log_classes():
     net, params, x, y = setup()
     params = {k: np.zeros_like(v) for k, v in params.items()}
-    assert net.loss(params, x, y) == pytest.approx(np.log(SIZES[-1]))
+    assert net.evaluate(params, x, y) == (pytest.approx(np.log(SIZES[-1])), pytest.approx(np.mean(y == 0)))
 
 
 def test_inputs_not_mutated():
@@ -91,10 +92,10 @@ def test_bad_inputs():
         MLP((3, 4, 4, 4, 1))
     net, params, x, y = setup()
     with pytest.raises(ValueError, match="x must"):
-        net.loss(params, x[:, :3], y)
+        net.evaluate(params, x[:, :3], y)
     with pytest.raises(ValueError, match="labels"):
-        net.loss(params, x, y + 10)
+        net.evaluate(params, x, y + 10)
     with pytest.raises(ValueError, match="y must"):
-        net.loss(params, x, y[:3])
+        net.evaluate(params, x, y[:3])
     with pytest.raises(TypeError, match="Generator"):
         net.init(0)

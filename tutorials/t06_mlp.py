@@ -29,7 +29,7 @@ loss, grads = net.loss_and_grad(params, x, y)
 h = 1e-6
 bumped = {**params, "W2": params["W2"].copy()}
 bumped["W2"][3, 5] += h
-print(f"dL/dW2[3,5]: backprop {grads['W2'][3, 5]:.8g}, finite difference {(net.loss(bumped, x, y) - loss) / h:.8g}")
+print(f"dL/dW2[3,5]: backprop {grads['W2'][3, 5]:.8g}, finite difference {(net.evaluate(bumped, x, y)[0] - loss) / h:.8g}")
 
 # %%
 # Training under quantization

@@ -451,11 +451,13 @@ def mlp_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> dict[st
     error = ""
 
     def record(t: int) -> None:
+        train_loss, train_acc = net.evaluate(params_, ds.x_train[ev], ds.y_train[ev])
+        test_loss, test_acc = net.evaluate(params_, ds.x_test, ds.y_test)
         out["t"].append(t)
-        out["train_loss"].append(float(np.mean(running)) if running else net.loss(params_, ds.x_train[ev], ds.y_train[ev]))
-        out["test_loss"].append(net.loss(params_, ds.x_test, ds.y_test))
-        out["test_acc"].append(net.accuracy(params_, ds.x_test, ds.y_test))
-        out["train_acc"].append(net.accuracy(params_, ds.x_train[ev], ds.y_train[ev]))
+        out["train_loss"].append(float(np.mean(running)) if running else train_loss)
+        out["test_loss"].append(test_loss)
+        out["test_acc"].append(test_acc)
+        out["train_acc"].append(train_acc)
         running.clear()
 
     record(0)

@@ -1,9 +1,9 @@
-"""The seven studies: one function per study, each returning its grid and settings.
+"""The seven studies: one builder per study, each returning its grid and settings.
 
-A study function takes the scale (``"quick"`` or ``"full"``) and returns a
-:class:`refopt.experiments.studies.Study`: which cell function to run, the list of
-cells, the study seed, and the settings with the reason for each choice (copied into
-the report). Hyper-parameters are common defaults or were fixed from full-precision
+:func:`refopt.experiments.studies.get_study` takes a study name and the scale
+(``"quick"`` or ``"full"``) and returns a :class:`refopt.experiments.studies.Study`:
+which cell function to run, the list of cells, the study seed, and the settings with
+the reason for each choice (copied into the report). Hyper-parameters are common defaults or were fixed from full-precision
 behaviour only, never tuned toward a claimed result; the paper's own values are
 unknown.
 """
@@ -11,6 +11,7 @@ unknown.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,12 +55,6 @@ class Study:
     settings: dict[str, str] = field(default_factory=dict)
 
 
-def _check_scale(scale: str) -> bool:
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-    return scale == "full"
-
-
 _ROSENBROCK = {
     "problem": "Generalized Rosenbrock (a = 100) on a 50 x 100 matrix, one chain over the row-major "
     "flattening (the d = 5000 function; Muon sees the matrix); exact gradients, so quantization is "
@@ -78,38 +73,34 @@ _ROSENBROCK = {
 }
 
 
-def mantissa(scale: str = "quick") -> Study:
-    """Study 1: final gradient norm vs mantissa length M (the paper's Figs. 3-4).
+def _rosenbrock_horizon(full: bool) -> tuple[int, int]:
+    """(steps, every) of the Rosenbrock studies: the paper's 10,000 steps at full scale."""
+    return (10_000, 50) if full else (400, 10)
 
-    Parameters
-    ----------
-    scale : {"quick", "full"}
-        Grid size.
 
-    Returns
-    -------
-    refopt.experiments.studies.Study
-        Adam and Muon, all of W, G, m (and v) quantized to an M-bit mantissa,
-        stochastic rounding and round-to-nearest-even.
+def _rosenbrock_cell(opt: str, bits: int, components: str, rounding: str, steps: int, every: int) -> dict[str, Any]:
+    """A Rosenbrock trajectory cell with the optimizer's fixed lr (see ``_ROSENBROCK``)."""
+    return {
+        "optimizer": opt,
+        "lr": 1e-3 if opt == "adam" else 3e-3,
+        "format": f"M{bits}",
+        "components": components,
+        "rounding": rounding,
+        "steps": steps,
+        "every": every,
+    }
 
-    Raises
-    ------
-    ValueError
-        For an unknown ``scale``.
+
+def _mantissa(full: bool, data: str | None) -> Study:
+    """Study 1, the paper's Figs. 3-4: final gradient norm vs mantissa length M.
+
+    Adam and Muon, all of W, G, m (and v) quantized to an M-bit mantissa, stochastic
+    rounding and round-to-nearest-even.
     """
-    full = _check_scale(scale)
     ms = [*range(1, 24), 52] if full else [2, 4, 6, 8, 10, 12, 16, 23, 52]
-    steps, every = (10_000, 50) if full else (400, 10)
+    steps, every = _rosenbrock_horizon(full)
     cells = [
-        {
-            "optimizer": opt,
-            "lr": 1e-3 if opt == "adam" else 3e-3,
-            "format": f"M{m}",
-            "components": "WGmv" if opt == "adam" else "WGm",
-            "rounding": r,
-            "steps": steps,
-            "every": every,
-        }
+        _rosenbrock_cell(opt, m, "WGmv" if opt == "adam" else "WGm", r, steps, every)
         for opt in ("adam", "muon")
         for r in ("stochastic", "nearest_even")
         for m in ms
@@ -132,41 +123,18 @@ def mantissa(scale: str = "quick") -> Study:
     )
 
 
-def ablation(scale: str = "quick") -> Study:
+def _ablation(full: bool, data: str | None) -> Study:
     """Study 2: quantize one component at a time (W, G, m, v for Adam; W, G, m for Muon).
 
-    Parameters
-    ----------
-    scale : {"quick", "full"}
-        Grid size.
-
-    Returns
-    -------
-    refopt.experiments.studies.Study
-        Each single component (and none, and all) at M = 4 (and M = 7 at full scale),
-        stochastic rounding, one run per setting (the two M values at full scale show
-        whether the ranking is robust).
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``scale``.
+    Each single component (and none, and all) at M = 4 (and M = 7 at full scale, to
+    show whether the ranking is robust), stochastic rounding, one run per setting.
     """
-    full = _check_scale(scale)
-    steps, every, reps = (10_000, 50, 1) if full else (400, 10, 1)
+    steps, every = _rosenbrock_horizon(full)
+    reps = 1
     ms = [4, 7] if full else [4]
     sets = {"adam": ["", "W", "G", "m", "v", "WGmv"], "muon": ["", "W", "G", "m", "WGm"]}
     cells = [
-        {
-            "optimizer": opt,
-            "lr": 1e-3 if opt == "adam" else 3e-3,
-            "format": f"M{m}",
-            "components": comps,
-            "rounding": "stochastic",
-            "steps": steps,
-            "every": every,
-            "rep": rep,
-        }
+        {**_rosenbrock_cell(opt, m, comps, "stochastic", steps, every), "rep": rep}
         for opt, comp_sets in sets.items()
         for comps in comp_sets
         for m in ms
@@ -194,27 +162,13 @@ def ablation(scale: str = "quick") -> Study:
     )
 
 
-def beta2(scale: str = "quick") -> Study:
+def _beta2(full: bool, data: str | None) -> Study:
     """Study 3: sensitivity to b2 under weight and second-moment quantization.
 
-    Parameters
-    ----------
-    scale : {"quick", "full"}
-        Grid size.
-
-    Returns
-    -------
-    refopt.experiments.studies.Study
-        Adam with b2 in {0.9, 0.99, 0.999, 0.9999}, exact vs W and v quantized to M = 4
-        (and M = 7 at full scale) with stochastic rounding and with round-to-nearest.
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``scale``.
+    Adam with b2 in {0.9, 0.99, 0.999, 0.9999}, exact vs W and v quantized to M = 4 (and
+    M = 7 at full scale) with stochastic rounding and with round-to-nearest.
     """
-    full = _check_scale(scale)
-    steps, every = (10_000, 50) if full else (400, 10)
+    steps, every = _rosenbrock_horizon(full)
     b2s = [0.9, 0.99, 0.999, 0.9999]
     ms = [4, 7] if full else [4]
     configs = [("exact", "", "stochastic")] + [
@@ -259,27 +213,13 @@ def _q_for_rho(rho: float, b1: float, b2: float, family: str) -> tuple[float, fl
     return q, q
 
 
-def condition(scale: str = "quick") -> Study:
+def _condition(full: bool, data: str | None) -> Study:
     """Study 4: the condition b1^2 (1+q_M)^2 < b2 (1-q_V) on both sides of it.
 
-    Parameters
-    ----------
-    scale : {"quick", "full"}
-        Grid size.
-
-    Returns
-    -------
-    refopt.experiments.studies.Study
-        Analysed Adam with worst-case quantizers that inflate m by exactly q_M and deflate
-        v by exactly q_V, on a 10 x 10 quadratic and on a geometrically decaying gradient
-        sequence; rho from 0.92 to 1.3 in three families (q_M only, q_V only, q_M = q_V).
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``scale``.
+    Analysed Adam with worst-case quantizers that inflate m by exactly q_M and deflate v
+    by exactly q_V, on a 10 x 10 quadratic and on a geometrically decaying gradient
+    sequence; rho from 0.92 to 1.3 in three families (q_M only, q_V only, q_M = q_V).
     """
-    full = _check_scale(scale)
     b1, b2 = 0.9, 0.9
     steps = 10_000 if full else 2_000
     rhos = [0.92, 0.96, 0.99, 1.01, 1.04, 1.08, 1.15, 1.3]
@@ -324,28 +264,14 @@ def condition(scale: str = "quick") -> Study:
     )
 
 
-def floors(scale: str = "quick") -> Study:
-    """Study 5: fixed precision, the gradient-norm floor vs T for real formats.
+def _floors(full: bool, data: str | None) -> Study:
+    """Study 5: fixed precision, the gradient-norm floor vs T.
 
-    Parameters
-    ----------
-    scale : {"quick", "full"}
-        Grid size.
-
-    Returns
-    -------
-    refopt.experiments.studies.Study
-        Adam with the theory's schedule (lr = 0.5/sqrt(T), b2 = 1 - 1/T) on a quadratic
-        with known L, every component at the precision of fp32, fp16, bf16, fp8 e4m3 or
-        e5m2 (mantissa only, float64 range) or in real bf16, round-to-nearest-even, for
-        several horizons T.
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``scale``.
+    Adam with the theory's schedule (lr = 0.5/sqrt(T), b2 = 1 - 1/T) on a quadratic with
+    known L, every component at the precision of fp32, fp16, bf16, fp8 e4m3 or e5m2
+    (mantissa only, float64 range) or in real bf16, round-to-nearest-even, for several
+    horizons T.
     """
-    full = _check_scale(scale)
     horizons = [100, 300, 1000, 3000, 10_000] if full else [100, 300, 1000]
     formats = ["exact", "M23", "M10", "M7", "M3", "M2", "bf16"]
     cells = [
@@ -395,27 +321,13 @@ def floors(scale: str = "quick") -> Study:
     )
 
 
-def underflow(scale: str = "quick") -> Study:
+def _underflow(full: bool, data: str | None) -> Study:
     """Study 6: fp16 second moments that flush to zero, and two fixes.
 
-    Parameters
-    ----------
-    scale : {"quick", "full"}
-        Grid size.
-
-    Returns
-    -------
-    refopt.experiments.studies.Study
-        Adam on a quadratic with small gradients (1e-5 .. 1e-3) with v stored in fp16,
-        in bf16 (fix 1: more exponent range), in fp16 with the gradient scaled by 2^12
-        (fix 2: loss scaling, eps scaled alike), in fp32, or exactly.
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``scale``.
+    Adam on a quadratic with small gradients (1e-5 .. 1e-3) with v stored in fp16, in
+    bf16 (fix 1: more exponent range), in fp16 with the gradient scaled by 2^12 (fix 2:
+    loss scaling, eps scaled alike), in fp32, or exactly.
     """
-    full = _check_scale(scale)
     steps, every = (3000, 10) if full else (600, 5)
     configs = [
         ("exact", 1.0),
@@ -462,32 +374,14 @@ def underflow(scale: str = "quick") -> Study:
     )
 
 
-def mlp(scale: str = "quick", data: str | None = None) -> Study:
+def _mlp(full: bool, data: str | None) -> Study:
     """Study 7: the MLP experiment, Adam vs Muon (+ auxiliary Adam) at several formats.
 
-    Parameters
-    ----------
-    scale : {"quick", "full"}
-        Grid size.
-    data : str, optional
-        CIFAR-10 location; the full scale uses CIFAR-10 when it is given (or
-        ``REFOPT_DATA`` is set), the digits fallback otherwise. The quick scale always
-        uses digits.
-
-    Returns
-    -------
-    refopt.experiments.studies.Study
-        4-layer ReLU MLP, formats exact / bf16 / 4-bit / 2-bit mantissa for W, G, m, v with
-        stochastic rounding, Adam vs Muon (Newton-Schulz) for 2-D weights + Adam for biases.
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``scale``.
+    4-layer ReLU MLP, formats exact / bf16 / 4-bit / 2-bit mantissa for W, G, m, v with
+    stochastic rounding, Adam vs Muon (Newton-Schulz) for 2-D weights + Adam for biases.
+    The full scale uses CIFAR-10 when ``data`` is given (or ``REFOPT_DATA`` is set), the
+    digits fallback otherwise; the quick scale always uses digits.
     """
-    import os
-
-    full = _check_scale(scale)
     cifar = full and (data is not None or bool(os.environ.get("REFOPT_DATA")))
     if cifar:
         base = {"dataset": "cifar10", "data": None if data is None else str(data), "hidden": [256, 128, 64],
@@ -524,15 +418,16 @@ def mlp(scale: str = "quick", data: str | None = None) -> Study:
     )
 
 
-#: The studies in report order: name -> study function.
-STUDIES: dict[str, Callable[..., Study]] = {
-    "mantissa": mantissa,
-    "ablation": ablation,
-    "beta2": beta2,
-    "condition": condition,
-    "floors": floors,
-    "underflow": underflow,
-    "mlp": mlp,
+#: The studies in report order: name -> builder ``(full, data) -> Study`` (call
+#: :func:`refopt.experiments.studies.get_study` rather than a builder).
+STUDIES: dict[str, Callable[[bool, str | None], Study]] = {
+    "mantissa": _mantissa,
+    "ablation": _ablation,
+    "beta2": _beta2,
+    "condition": _condition,
+    "floors": _floors,
+    "underflow": _underflow,
+    "mlp": _mlp,
 }
 
 
@@ -542,11 +437,15 @@ def get_study(name: str, scale: str = "quick", data: str | None = None) -> Study
     Parameters
     ----------
     name : str
-        One of :data:`STUDIES`.
+        One of :data:`STUDIES`: ``"mantissa"`` (the paper's Figs. 3-4), ``"ablation"``,
+        ``"beta2"``, ``"condition"``, ``"floors"``, ``"underflow"``, ``"mlp"`` (Figs.
+        8-9 in outline).
     scale : {"quick", "full"}
-        Grid size.
+        Grid size: ``"quick"`` shows each study's point in about a minute on 2 cores;
+        ``"full"`` runs the paper's scale (10,000 Rosenbrock iterations).
     data : str, optional
-        CIFAR-10 location (used by the ``mlp`` study only).
+        CIFAR-10 location (used by the ``mlp`` study at full scale only; ``REFOPT_DATA``
+        also selects CIFAR-10 there).
 
     Returns
     -------
@@ -560,6 +459,6 @@ def get_study(name: str, scale: str = "quick", data: str | None = None) -> Study
     """
     if name not in STUDIES:
         raise ValueError(f"unknown study {name!r}; choose from {', '.join(STUDIES)}")
-    if name == "mlp":
-        return mlp(scale, data)
-    return STUDIES[name](scale)
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    return STUDIES[name](scale == "full", data)

@@ -24,6 +24,9 @@ __all__ = ["MLP"]
 class MLP:
     """A 4-layer ReLU perceptron with softmax cross-entropy loss.
 
+    :meth:`loss_and_grad` is the backward pass, :meth:`evaluate` the loss and accuracy,
+    :meth:`forward` the logits.
+
     Parameters
     ----------
     sizes : sequence of int
@@ -131,27 +134,6 @@ class MLP:
             raise ValueError(f"labels must lie in [0, {self.sizes[-1]})")
         return y
 
-    def loss(self, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
-        """Return the mean softmax cross-entropy.
-
-        Parameters
-        ----------
-        params : dict of str to numpy.ndarray
-            The parameters.
-        x : numpy.ndarray
-            Inputs ``(batch, sizes[0])``.
-        y : numpy.ndarray
-            Integer labels ``(batch,)`` in ``[0, classes)``.
-
-        Returns
-        -------
-        float
-            The loss.
-        """
-        z = self.forward(params, x)
-        y = self._labels(y, z.shape[0])
-        return float(-self._log_softmax(z)[np.arange(len(y)), y].mean())
-
     def loss_and_grad(
         self, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray
     ) -> tuple[float, dict[str, np.ndarray]]:
@@ -160,11 +142,11 @@ class MLP:
         Parameters
         ----------
         params : dict of str to numpy.ndarray
-            The parameters.
+            The parameters, as returned by :meth:`init`.
         x : numpy.ndarray
-            Inputs ``(batch, sizes[0])``.
+            Inputs ``(batch, sizes[0])`` (cast to the parameters' dtype).
         y : numpy.ndarray
-            Integer labels ``(batch,)``.
+            Integer labels ``(batch,)`` in ``[0, classes)``.
 
         Returns
         -------
@@ -189,26 +171,25 @@ class MLP:
                 delta = (delta @ params[f"W{layer}"]) * (hs[layer - 1] > 0)
         return loss, {k: grads[k] for k in params}
 
-    def accuracy(self, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
-        """Return the fraction of rows whose largest logit is the label.
+    def evaluate(self, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Return the loss and the accuracy on a batch (one forward pass).
 
         Parameters
         ----------
-        params : dict of str to numpy.ndarray
-            The parameters.
-        x : numpy.ndarray
-            Inputs ``(batch, sizes[0])``.
-        y : numpy.ndarray
-            Integer labels ``(batch,)``.
+        params, x, y
+            As in :meth:`loss_and_grad`.
 
         Returns
         -------
-        float
-            Accuracy in ``[0, 1]``.
+        loss : float
+            The mean softmax cross-entropy (the value :meth:`loss_and_grad` returns).
+        accuracy : float
+            The fraction of rows whose largest logit is the label, in ``[0, 1]``.
         """
         z = self.forward(params, x)
         y = self._labels(y, z.shape[0])
-        return float(np.mean(z.argmax(axis=1) == y))
+        loss = float(-self._log_softmax(z)[np.arange(len(y)), y].mean())
+        return loss, float(np.mean(z.argmax(axis=1) == y))
 
     def __repr__(self) -> str:
         return f"MLP(sizes={self.sizes})"

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from refopt.problems._noise import additive_noise, check_noise
+from refopt.problems.objective import Objective, check_noise
 
 __all__ = ["Quadratic"]
 
 
-class Quadratic:
+class Quadratic(Objective):
     """A separable quadratic :math:`\\tfrac12 \\sum h_{ij}(W_{ij}-W^\\star_{ij})^2`.
 
     Parameters
@@ -29,7 +29,8 @@ class Quadratic:
     target : array_like, optional
         The minimiser :math:`W^\\star` (zeros when omitted); same shape as ``curvatures``.
     noise : float, default 0.0
-        Standard deviation per entry of the additive noise of :meth:`stochastic_grad`.
+        Standard deviation per entry of the additive noise of :meth:`stochastic_grad`
+        (noise model: :class:`refopt.problems.objective.Objective`).
     noise_kind : {"gaussian", "uniform"}, default "gaussian"
         Noise distribution (``"uniform"`` is bounded, same variance).
 
@@ -121,11 +122,6 @@ class Quadratic:
         """float: The strong-convexity constant, the smallest curvature."""
         return float(self.curvatures.min())
 
-    @property
-    def fstar(self) -> float:
-        """float: The minimum value, 0."""
-        return 0.0
-
     def minimizer(self) -> np.ndarray:
         """Return a copy of the minimiser :math:`W^\\star`.
 
@@ -136,59 +132,12 @@ class Quadratic:
         """
         return self.target.copy()
 
-    def _check(self, w: np.ndarray) -> np.ndarray:
-        w = np.asarray(w, dtype=np.float64)
-        if w.shape != self.shape:
-            raise ValueError(f"w must have shape {self.shape}, got {w.shape}")
-        return w
-
-    def value(self, w: np.ndarray) -> float:
-        """Return :math:`F(W)`.
-
-        Parameters
-        ----------
-        w : numpy.ndarray
-            A point of ``shape``.
-
-        Returns
-        -------
-        float
-            The objective value.
-        """
-        d = self._check(w) - self.target
+    def _value(self, w: np.ndarray) -> float:
+        d = w - self.target
         return float(0.5 * np.sum(self.curvatures * d * d))
 
-    def grad(self, w: np.ndarray) -> np.ndarray:
-        """Return :math:`h \\odot (W - W^\\star)`.
-
-        Parameters
-        ----------
-        w : numpy.ndarray
-            A point of ``shape``.
-
-        Returns
-        -------
-        numpy.ndarray
-            A new float64 array.
-        """
-        return self.curvatures * (self._check(w) - self.target)
-
-    def stochastic_grad(self, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Return the gradient plus additive zero-mean noise of std ``noise`` per entry.
-
-        Parameters
-        ----------
-        w : numpy.ndarray
-            A point of ``shape``.
-        rng : numpy.random.Generator
-            The noise source (one draw per entry, C order).
-
-        Returns
-        -------
-        numpy.ndarray
-            A new float64 array.
-        """
-        return self.grad(w) + additive_noise(self.shape, self.noise, self.noise_kind, rng)
+    def _grad(self, w: np.ndarray) -> np.ndarray:
+        return self.curvatures * (w - self.target)
 
     def __repr__(self) -> str:
         return f"Quadratic(shape={self.shape}, L={self.L:g}, mu={self.mu:g}, noise={self.noise})"

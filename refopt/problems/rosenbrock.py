@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from refopt.problems._noise import additive_noise, check_noise
+from refopt.problems.objective import Objective, check_noise
 
 __all__ = ["Rosenbrock"]
 
 _CHAINS = ("flat", "rows")
 
 
-class Rosenbrock:
+class Rosenbrock(Objective):
     """Generalized Rosenbrock objective on an ``m x n`` matrix variable.
 
     Parameters
@@ -62,9 +62,8 @@ class Rosenbrock:
 
     Notes
     -----
-    The noise model is additive and independent of :math:`W`:
-    :math:`g(W; \\xi) = \\nabla F(W) + \\sigma \\xi` with i.i.d. zero-mean unit-variance
-    entries :math:`\\xi`, so :math:`\\mathbb{E}[g] = \\nabla F` and
+    The noise model of :meth:`stochastic_grad` is additive and independent of :math:`W`
+    (:class:`refopt.problems.objective.Objective`):
     :math:`\\mathbb{E}\\|g - \\nabla F\\|_F^2 = mn\\sigma^2`.
 
     Gradient (flat chain, :math:`x = \\operatorname{vec}_C(W)`):
@@ -105,11 +104,6 @@ class Rosenbrock:
         self.noise = float(noise)
         self.noise_kind = noise_kind
 
-    @property
-    def fstar(self) -> float:
-        """float: The minimum value, 0 (attained at the all-ones matrix)."""
-        return 0.0
-
     def minimizer(self) -> np.ndarray:
         """Return the global minimiser, the all-ones matrix.
 
@@ -148,41 +142,14 @@ class Rosenbrock:
         raise ValueError(f"kind must be 'classic' or 'zeros', got {kind!r}")
 
     def _chains(self, w: np.ndarray) -> np.ndarray:
-        w = np.asarray(w, dtype=np.float64)
-        if w.shape != self.shape:
-            raise ValueError(f"w must have shape {self.shape}, got {w.shape}")
         return w.reshape(1, -1) if self.chain == "flat" else w
 
-    def value(self, w: np.ndarray) -> float:
-        """Return :math:`F(W)`.
-
-        Parameters
-        ----------
-        w : numpy.ndarray
-            A matrix of ``shape``.
-
-        Returns
-        -------
-        float
-            The objective value.
-        """
+    def _value(self, w: np.ndarray) -> float:
         x = self._chains(w)
         head, tail = x[:, :-1], x[:, 1:]
         return float(np.sum(self.a * (tail - head**2) ** 2 + (1.0 - head) ** 2))
 
-    def grad(self, w: np.ndarray) -> np.ndarray:
-        """Return the exact gradient :math:`\\nabla F(W)` (formula in the class Notes).
-
-        Parameters
-        ----------
-        w : numpy.ndarray
-            A matrix of ``shape``.
-
-        Returns
-        -------
-        numpy.ndarray
-            A new float64 array of ``shape``.
-        """
+    def _grad(self, w: np.ndarray) -> np.ndarray:
         x = self._chains(w)
         head, tail = x[:, :-1], x[:, 1:]
         r = tail - head**2
@@ -190,29 +157,6 @@ class Rosenbrock:
         g[:, :-1] = -4.0 * self.a * head * r - 2.0 * (1.0 - head)
         g[:, 1:] += 2.0 * self.a * r
         return g.reshape(self.shape)
-
-    def stochastic_grad(self, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Return an unbiased noisy gradient (noise model in the class Notes).
-
-        Parameters
-        ----------
-        w : numpy.ndarray
-            A matrix of ``shape``.
-        rng : numpy.random.Generator
-            The source of the noise; one draw per entry in C order (even when
-            ``noise == 0``, so streams stay aligned across settings).
-
-        Returns
-        -------
-        numpy.ndarray
-            A new float64 array of ``shape``.
-
-        Raises
-        ------
-        TypeError
-            If ``rng`` is not a :class:`numpy.random.Generator`.
-        """
-        return self.grad(w) + additive_noise(self.shape, self.noise, self.noise_kind, rng)
 
     def __repr__(self) -> str:
         return (
