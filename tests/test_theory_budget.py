@@ -173,5 +173,43 @@ def test_cli_errors(capsys):
 def test_cli_shows_mantissa_bits(capsys):
     main(["bound", "adam", "--formats", "W=bf16,G=10,m=exact", "--rounding", "stochastic"])
     out = capsys.readouterr().out
-    assert "W: q = 0.00781 (~7 mantissa bits, stochastic)" in out
-    assert "G: q = 0.000977 (~10 mantissa bits" in out and "M: q = 0 (~exact" in out
+    assert "relative errors (stochastic):" in out
+    assert "q_W = 0.00781  (~7 mantissa bits)" in out
+    assert "q_G = 0.000977  (~10 mantissa bits)" in out and "q_M = 0  (~exact mantissa bits)" in out
+    full = scheduled_bound("adam", 10**4).value
+    assert f"full precision (all q = 0): {full:.4g}" in out
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["bound", "adam", "--q-v", "1.2"], "--q-v"), (["bound", "adam", "--q-g", "-0.1"], "--q-g"),
+    (["bound", "adam", "--d", "0"], "d must be an integer >= 1"),
+    (["bound", "adam", "--R", "-1"], "R must lie in (0, inf)"),
+    (["bound", "adam", "--L", "inf"], "L must be finite"),
+    (["bound", "adam", "--b2", "1"], "b2 must lie in (0, 1)"),
+    (["bound", "muon", "--beta", "1"], "beta must lie in [0, 1)"),
+    (["bound", "defossez", "--delta", "nan"], "delta must be finite"),
+    (["mantissa", "--rho", "-1"], "rho"),
+])
+def test_cli_bad_input_names_the_argument(capsys, argv, name):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert name in captured.err and captured.out == ""
+
+
+@pytest.mark.parametrize("T", ["0", "-3", "nan", "2.5"])
+def test_cli_bad_horizon(capsys, T):
+    with pytest.raises(SystemExit):
+        main(["bound", "adam", "--T", T])
+    assert "T must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_bits_are_an_explicit_input():
+    """M (mantissa bits) enters through q = 2^-(M+1) (nearest) or 2^-M (stochastic)."""
+    res = scheduled_bound("adam", 10**4, bits={"W": 23, "G": 7, "m": 10, "v": None})
+    assert (res.inputs["q_W"], res.inputs["q_G"], res.inputs["q_M"], res.inputs["q_V"]) == (
+        2.0**-24, 2.0**-8, 2.0**-11, 0.0)
+    sr = scheduled_bound("adam", 10**4, bits={"G": 7}, rounding="stochastic")
+    assert sr.inputs["q_G"] == 2.0**-7
+    assert sr.value > scheduled_bound("adam", 10**4, bits={"G": 7}).value
+    with pytest.raises(ValueError, match="both"):
+        scheduled_bound("adam", 10**4, {"G": 1e-3}, bits={"G": 7})

@@ -24,6 +24,7 @@ from refopt.theory import (
     paper_schedule,
     scheduled_bound,
 )
+from refopt.theory.result import check_q
 
 __all__ = ["register"]
 
@@ -79,7 +80,7 @@ def _errors(args: argparse.Namespace) -> dict[str, float]:
     for comp in ("W", "G", "M", "V"):
         val = getattr(args, f"q_{comp.lower()}")
         if val is not None:
-            q[comp] = val
+            q[comp] = check_q(f"--q-{comp.lower()}", val)
     return q
 
 
@@ -107,13 +108,17 @@ def _bound(args: argparse.Namespace) -> int:
             q = _errors(args)
             if args.which == "muon":
                 q.pop("V", None)
+            consts, sched = _constants(args, args.which), _schedule(args, args.which)
+            res = scheduled_bound(args.which, T, q, consts, sched)
             if q:
-                print("relative errors: " + ", ".join(
-                    f"{c}: q = {v:.3g} (~{_bits(v, args.rounding)} mantissa bits, {args.rounding})"
-                    for c, v in q.items()))
-            res = scheduled_bound(args.which, T, q, _constants(args, args.which),
-                                  _schedule(args, args.which))
+                print(f"relative errors ({args.rounding}):")
+                for comp, val in q.items():
+                    print(f"  q_{comp} = {val:.3g}  (~{_bits(val, args.rounding)} mantissa bits)")
         print(res)
+        if args.which != "defossez" and q and res.valid:
+            full = scheduled_bound(args.which, T, None, consts, sched).value
+            print(f"  full precision (all q = 0): {full:.4g}; quantized / full = "
+                  f"{res.value / full:.4g}")
     return 0
 
 

@@ -54,7 +54,9 @@ def _optimizer(optimizer: str) -> str:
 
 def scheduled_bound(optimizer: str, T: object, q: Mapping[str, float] | None = None,
                     constants: Mapping[str, float] | None = None,
-                    schedule: Callable[[int], Mapping[str, float]] | None = None) -> BoundResult:
+                    schedule: Callable[[int], Mapping[str, float]] | None = None, *,
+                    bits: Mapping[str, int | None] | None = None,
+                    rounding: str = "nearest_even") -> BoundResult:
     """Evaluate refopt's bound at horizon ``T`` under a hyper-parameter schedule.
 
     Parameters
@@ -72,6 +74,12 @@ def scheduled_bound(optimizer: str, T: object, q: Mapping[str, float] | None = N
         ``T -> {"alpha": ..., "b2": ...}`` (Adam) or ``{"eta": ..., "beta": ...}``
         (Muon). Default: the paper's schedule (:func:`refopt.theory.paper_schedule`)
         with unit constants.
+    bits : mapping of str to int or None, optional
+        Mantissa lengths ``M`` per component (None: exact), the paper's variable; turned
+        into :math:`q` by :func:`refopt.theory.component_errors` with ``rounding``.
+        A component may not be given both in ``q`` and in ``bits``.
+    rounding : str, default "nearest_even"
+        Rounding mode for ``bits``.
 
     Returns
     -------
@@ -81,15 +89,27 @@ def scheduled_bound(optimizer: str, T: object, q: Mapping[str, float] | None = N
     Raises
     ------
     ValueError
-        For an unknown optimizer or component.
+        For an unknown optimizer or component, or a component in both ``q`` and ``bits``.
+
+    Examples
+    --------
+    >>> from refopt.theory import scheduled_bound
+    >>> res = scheduled_bound("muon", 10**4, bits={"W": 7, "G": 7, "M": 10})
+    >>> res.inputs["q_M"] == 2.0**-11      # round to nearest: q = 2^-(M+1)
+    True
     """
     opt = _optimizer(optimizer)
     n = check_count("T", T)
     consts = dict(EXAMPLES[opt])
     consts.update(constants or {})
     hyper = dict(schedule(n) if schedule is not None else paper_schedule(opt, n))
+    q = dict(q or {})
+    for comp, val in component_errors(bits or {}, rounding).items():
+        if comp in q:
+            raise ValueError(f"component {comp!r} is given both in q and in bits")
+        q[comp] = val
     errs = {}
-    for comp, val in (q or {}).items():
+    for comp, val in q.items():
         if comp not in COMPONENTS[opt]:
             raise ValueError(f"component must be one of {COMPONENTS[opt]}, got {comp!r}")
         errs[f"q_{comp}"] = val
@@ -182,7 +202,8 @@ class MantissaBudget:
         lines = [f"mantissa budget: {self.optimizer}, T = {self.T}, rho = {self.rho:g}, "
                  f"rounding = {self.rounding}",
                  f"  full-precision bound {self.full_precision:.4g}; with these budgets "
-                 f"{self.quantized:.4g}"]
+                 f"{self.quantized:.4g}",
+                 f"  M = stored mantissa bits; q = unit roundoff of {self.rounding} at M bits"]
         for comp, m in self.bits.items():
             if m is None:
                 lines.append(f"  {comp}: needs more than 52 mantissa bits (no format)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -123,7 +124,9 @@ class BoundResult:
     def __str__(self) -> str:
         lines = [self.name, f"  provenance: {self.provenance} ({self.reference})"]
         if self.inputs:
-            lines.append("  inputs: " + ", ".join(f"{k}={_fmt(v)}" for k, v in self.inputs.items()))
+            lines.extend(textwrap.wrap(
+                ", ".join(f"{k}={_fmt(v)}" for k, v in self.inputs.items()), 88,
+                initial_indent="  inputs: ", subsequent_indent="          "))
         width = max([len(k) for k in self.terms] + [len(k) for k in self.extra] + [10])
         if self.terms:
             lines.append(f"  {'term':<{width}}  {'value':>12}  {'share':>7}")
@@ -180,8 +183,8 @@ def check_real(name: str, x: object, *, lo: float = -math.inf, lo_open: bool = F
     bad_lo = val <= lo if lo_open else val < lo
     bad_hi = val >= hi if hi_open else val > hi
     if bad_lo or bad_hi:
-        left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
+        left = "(" if lo_open or math.isinf(lo) else "["
+        right = ")" if hi_open or math.isinf(hi) else "]"
         raise ValueError(f"{name} must lie in {left}{lo:g}, {hi:g}{right}, got {val!r}")
     return val
 
@@ -210,9 +213,9 @@ def check_count(name: str, x: object, lo: int = 1) -> int:
     ValueError
         If ``x`` is not integral, not finite, or below ``lo``.
     """
-    val = check_real(name, x, lo=lo)
-    if val != math.floor(val):
-        raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}")
+    val = check_real(name, x)
+    if val < lo or val != math.floor(val):
+        raise ValueError(f"{name} must be an integer >= {lo}, got {x!r}")
     return int(val)
 
 
