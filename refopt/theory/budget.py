@@ -205,12 +205,17 @@ class MantissaBudget:
                  f"{self.quantized:.4g}",
                  f"  M = stored mantissa bits; q = unit roundoff of {self.rounding} at M bits"]
         for comp, m in self.bits.items():
+            label = f"{_LABELS[comp]:<16}"
             if m is None:
-                lines.append(f"  {comp}: needs more than 52 mantissa bits (no format)")
+                lines.append(f"  {label} needs more than 52 mantissa bits (no format)")
                 continue
             fmts = ", ".join(self.formats[comp]) or "none of the presets"
-            lines.append(f"  {comp}: M >= {m:2d} bits (q = {self.q[comp]:.3g}); meets: {fmts}")
+            lines.append(f"  {label} M >= {m:2d} bits (q = {self.q[comp]:.3g}); meets: {fmts}")
         return "\n".join(lines)
+
+
+_LABELS = {"W": "W (weights):", "G": "G (gradients):", "M": "m (momentum):",
+           "V": "v (2nd moment):"}
 
 
 def _q_bits(m: int, rounding: str) -> float:
