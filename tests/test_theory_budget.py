@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -155,7 +156,9 @@ def test_cli_mantissa(capsys):
     out = capsys.readouterr().out
     b = mantissa_budget("adam", 10**4)
     for comp, m in b.bits.items():
-        assert f"({comp.lower() if comp in 'MV' else comp}" in out and f"M >= {m:2d} bits" in out
+        label = {"W": "W (weights):", "G": "G (gradients):", "M": "m (momentum):",
+                 "V": "v (2nd moment):"}[comp]
+        assert re.search(rf"^  {re.escape(label)} +M >= {m:2d} bits", out, re.M)
     assert main(["mantissa", "--optimizer", "muon", "--formats", "W=bf16,G=bf16,M=bf16"]) == 0
     T = largest_horizon("muon", {"W": "bf16", "G": "bf16", "M": "bf16"})
     assert f": {T}" in capsys.readouterr().out
