@@ -184,12 +184,14 @@ def test_paper_items_keep_the_papers_numbers(site: Path) -> None:
 # headless Chromium
 
 
-def _chromium() -> str | None:
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a Chromium binary; skips the test when none is installed."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
         if found:
             return found
-    return None
+    pytest.skip("no Chromium installed")
 
 
 class _Server:
@@ -330,10 +332,7 @@ def _check_links(site: Path, page: Path, dom: _Tags) -> list[str]:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_pages_render_in_headless_chromium(site: Path, tmp_path: Path) -> None:
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("no Chromium installed")
+def test_pages_render_in_headless_chromium(site: Path, chromium: str, tmp_path: Path) -> None:
     pages = {
         "home": site / "index.html",
         "theory": site / "theory" / "framework.html",
@@ -375,11 +374,8 @@ def test_pages_render_in_headless_chromium(site: Path, tmp_path: Path) -> None:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_the_math_check_fails_when_mathjax_cannot_load(site: Path, tmp_path: Path) -> None:
+def test_the_math_check_fails_when_mathjax_cannot_load(site: Path, chromium: str, tmp_path: Path) -> None:
     """The same page with the site's MathJax withheld: the render check must object."""
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("no Chromium installed")
     with _Server(site, withhold=("/_static/mathjax/",)) as server:
         url = f"http://127.0.0.1:{server.port}/theory/framework.html"
         dumped = _browse(chromium, url, tmp_path / "profile", "--dump-dom")
