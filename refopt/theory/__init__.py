@@ -26,8 +26,14 @@ from refopt.theory.budget import (
     scheduled_bound,
 )
 from refopt.theory.defossez import defossez_adagrad, defossez_adam, defossez_adam_momentum
-from refopt.theory.muon_bound import muon_bound, muon_factor
-from refopt.theory.paper import PAPER_ORDERS, PAPER_RATES, adam_condition, paper_schedule
+from refopt.theory.muon_bound import muon_bound
+from refopt.theory.paper import (
+    PAPER_ORDERS,
+    PAPER_RATES,
+    adam_condition,
+    muon_factor,
+    paper_schedule,
+)
 from refopt.theory.result import BoundResult
 
 __all__ = [

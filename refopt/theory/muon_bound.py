@@ -20,43 +20,10 @@ from __future__ import annotations
 
 import math
 
+from refopt.theory.paper import muon_factor
 from refopt.theory.result import BoundResult, check_count, check_q, check_real
 
-__all__ = ["muon_bound", "muon_factor"]
-
-
-def muon_factor(beta: float, q_M: float) -> float:
-    """The factor :math:`q_M\\beta/(1-\\beta(1+q_M))` of the paper's Theorem 4.6.
-
-    Parameters
-    ----------
-    beta : float
-        Momentum parameter :math:`\\beta \\in [0, 1)`.
-    q_M : float
-        Relative error of the momentum quantizer, in [0, 1).
-
-    Returns
-    -------
-    float
-        The factor, or ``inf`` when :math:`\\beta(1+q_M) \\ge 1`.
-
-    Raises
-    ------
-    TypeError, ValueError
-        For inputs outside their ranges.
-
-    Notes
-    -----
-    Provenance: paper (the factor appears in Theorem 4.6, :prf:ref:`paper-theorem-4-6`).
-    In refopt's bound it multiplies the accumulated momentum-quantization error
-    (:prf:ref:`refopt-lemma-muon-momentum-error`). With :math:`q_M = c_q T^{-1/2}` and
-    :math:`1-\\beta = c_\\beta T^{-1/2}` it tends to :math:`c_q/(c_\\beta - c_q)`, a
-    constant: it does not vanish.
-    """
-    b = check_real("beta", beta, lo=0.0, hi=1.0, hi_open=True)
-    q = check_q("q_M", q_M)
-    denom = 1.0 - b * (1.0 + q)
-    return math.inf if denom <= 0.0 else q * b / denom
+__all__ = ["muon_bound"]
 
 
 def muon_bound(T: object, eta: object, beta: object, rank: object, L: object, sigma: object,
@@ -151,7 +118,7 @@ def muon_bound(T: object, eta: object, beta: object, rank: object, L: object, si
                                  conds, "refopt", "refopt-theorem-muon-quantized", inputs, extra)
     two_sr = 2.0 * math.sqrt(r)
     g_bar = g + sig
-    phi = qm * b / (1.0 - b * (1.0 + qm))        # [prf:paper-theorem-4-6] factor
+    phi = muon_factor(b, qm)                     # [prf:paper-theorem-4-6]
     terms = {   # [prf:refopt-lemma-muon-descent]
         "initial gap": dl / (e * n),
         "curvature (L eta r)": lip * e * r / 2.0,

@@ -12,7 +12,7 @@ import math
 
 from refopt.theory.result import check_count, check_q, check_real
 
-__all__ = ["PAPER_ORDERS", "PAPER_RATES", "adam_condition", "paper_schedule"]
+__all__ = ["PAPER_ORDERS", "PAPER_RATES", "adam_condition", "muon_factor", "paper_schedule"]
 
 #: Required error orders of the paper's theorems: ``q_c = O(T**-p)`` for the listed ``p``.
 #: Provenance: paper (Theorem 4.5 for Adam, Theorem 4.6 for Muon).
@@ -62,6 +62,40 @@ def adam_condition(b1: object, b2: object, q_M: object, q_V: object) -> tuple[bo
     qm, qv = check_q("q_M", q_M), check_q("q_V", q_V)
     margin = beta2 * (1.0 - qv) - beta1**2 * (1.0 + qm) ** 2
     return margin > 0.0, margin
+
+
+def muon_factor(beta: float, q_M: float) -> float:
+    """The factor :math:`q_M\\beta/(1-\\beta(1+q_M))` of the paper's Theorem 4.6.
+
+    Parameters
+    ----------
+    beta : float
+        Momentum parameter :math:`\\beta \\in [0, 1)`.
+    q_M : float
+        Relative error of the momentum quantizer, in [0, 1).
+
+    Returns
+    -------
+    float
+        The factor, or ``inf`` when :math:`\\beta(1+q_M) \\ge 1`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For inputs outside their ranges.
+
+    Notes
+    -----
+    Provenance: paper (the factor appears in Theorem 4.6, :prf:ref:`paper-theorem-4-6`).
+    In refopt's bound it multiplies the accumulated momentum-quantization error
+    (:prf:ref:`refopt-lemma-muon-momentum-error`). With :math:`q_M = c_q T^{-1/2}` and
+    :math:`1-\\beta = c_\\beta T^{-1/2}` it tends to :math:`c_q/(c_\\beta - c_q)`, a
+    constant: it does not vanish.
+    """
+    b = check_real("beta", beta, lo=0.0, hi=1.0, hi_open=True)
+    q = check_q("q_M", q_M)
+    denom = 1.0 - b * (1.0 + q)
+    return math.inf if denom <= 0.0 else q * b / denom
 
 
 def paper_schedule(optimizer: str, T: object, *, c_lr: float = 1.0, c_beta: float = 1.0,
