@@ -15,7 +15,9 @@ quantizer satisfying :math:`|Q_c(x) - x| \\le q_c |x|`
 (:prf:ref:`paper-assumption-3-1`), under the Adam part of :prf:ref:`paper-assumptions-4`
 in Défossez's form. The bound and its proof are refopt's own
 (:prf:ref:`refopt-theorem-adam-quantized`); at :math:`q = 0` it is exactly Défossez's
-Theorem 4 (Theorem 2 when :math:`\\beta_1 = 0`).
+Theorem 4 (TMLR numbering; the :math:`0 \\le \\beta_1 < \\beta_2 < 1` theorem that some
+sources call "Theorem 2"), and their Theorem 2 (Adam, :math:`\\beta_1 = 0`) when
+:math:`\\beta_1 = 0`.
 """
 
 from __future__ import annotations
