@@ -230,9 +230,12 @@ def test_labelled_blocks_carry_a_matching_provenance_badge() -> None:
     problems = []
     for path, text in _rst_sources().items():
         for block in prf_blocks(text):
-            if not block["label"] or block["kind"] == "proof":
+            if block["kind"] == "proof":
                 continue
             where = f"{path.relative_to(ROOT)}:{block['line']} ({block['label']})"
+            if not block["label"]:
+                problems.append(f"{where}: prf:{block['kind']} without a :label:")
+                continue
             if not LABEL_SCHEME.match(block["label"]):
                 problems.append(f"{where}: label outside the scheme (paper|defossez|refopt)-words")
             badge = PROV_RE.search(block["first"])
@@ -323,6 +326,10 @@ Page
 
    :prov:`refopt` Fine badge.
 
+.. prf:remark:: No label
+
+   :prov:`refopt` A statement nobody can cite.
+
 A bad kind: :prov:`somebody`.
 """
 
@@ -365,3 +372,4 @@ def test_extension_warns_about_missing_wrong_and_unknown_badges(tmp_path: Path) 
     assert "'refopt-lemma-wrongbadge' is labelled refopt-... but its badge says :prov:`paper`" in err
     assert "'Lemma_Two' does not follow the scheme" in err
     assert ":prov: must be one of paper, defossez, refopt; got 'somebody'" in err
+    assert "prf:remark 'No label' has no :label:" in err

@@ -18,7 +18,9 @@ The extension also checks, at read time, that
 * every labelled sphinx-proof block (other than ``prf:proof``) carries a ``:prov:`` role in
   its first paragraph, and that the badge matches the label's prefix (``paper-...`` ->
   ``paper``, ``defossez-...`` -> ``defossez``, ``refopt-...`` -> ``refopt``);
-* labels follow the scheme ``(paper|defossez|refopt)-lowercase-words``.
+* labels follow the scheme ``(paper|defossez|refopt)-lowercase-words``;
+* every sphinx-proof block other than ``prf:proof`` has a label (a statement without one
+  could carry no badge and could not be cited from the code).
 
 Violations are Sphinx warnings, so the ``-W`` build fails on them.
 
@@ -114,6 +116,11 @@ def check_blocks(app: Sphinx, doctree: nodes.document) -> None:
             continue
         label = _user_label(node)
         if label is None:
+            logger.warning(
+                "prf:%s %r has no :label:; every theory statement needs one (and a "
+                "provenance badge)", node.get("realtype", "block"),
+                node.get("title", "").strip(" ()"), location=node,
+            )
             continue
         title = node.get("title", "").strip()
         if title.startswith("(") and title.endswith(")"):  # proof_title_format " (%t)"
