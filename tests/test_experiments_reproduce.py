@@ -56,6 +56,22 @@ def test_cli_run_prints_json(capsys):
     assert res["result"]["final_grad_norm"] > 0 and "t" not in res["result"]
 
 
+def test_cli_run_gives_the_bits_of_the_stored_record(tmp_path, capsys):
+    # a Muon cell (an SVD per step): `refopt run` in this process, whatever its BLAS
+    # threading, must reproduce what the sweep runner stores
+    from refopt.experiments.cells import trajectory_cell
+    from refopt.experiments.runner import run_cells
+
+    spec = get_study("mantissa")
+    params = {**next(c for c in spec.cells if c["optimizer"] == "muon"), "steps": 30, "every": 10}
+    argv = ["run", "mantissa", *(f"{k}={json.dumps(v)}" for k, v in params.items()), "--series"]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["params"] == params
+    stored = run_cells(trajectory_cell, [params], tmp_path, study=spec.name, seed=spec.seed, jobs=2, progress=False)
+    assert printed["result"] == stored[0]["result"]
+
+
 @pytest.mark.parametrize(
     "argv, match",
     [

@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refopt.experiments.runner import cell_key, cell_seed, load_records, run_cells, write_json_atomic
+from refopt.experiments.runner import (
+    cell_key,
+    cell_seed,
+    load_records,
+    run_cells,
+    single_threaded_blas,
+    write_json_atomic,
+)
 
 
 def noisy_cell(params, seed):
@@ -145,6 +152,15 @@ def test_dask_local_cluster(tmp_path):
                            executor=client.get_executor(), progress=False)
     r1 = run_cells(noisy_cell, GRID, tmp_path / "one", study="t", seed=3, progress=False)
     assert [r["result"] for r in rd] == [r["result"] for r in r1]
+
+
+def test_single_threaded_blas_limits_and_restores():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = lambda: [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]  # noqa: E731
+    before = blas()
+    with single_threaded_blas():
+        assert blas() and set(blas()) == {1}
+    assert blas() == before
 
 
 def test_progress_bar_to_stderr(tmp_path, capsys):

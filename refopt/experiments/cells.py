@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from refopt.experiments.runner import CellFn, single_threaded_blas
 
 __all__ = [
     "CELLS",
@@ -32,6 +34,18 @@ __all__ = [
 ]
 
 OPTIMIZERS = ("adam", "muon")
+
+
+def _cell(fn: CellFn) -> CellFn:
+    """Make ``fn`` run with single-threaded BLAS wherever it is called from (the runner,
+    ``refopt run``, a tutorial), so a cell gives the same bits as its stored record."""
+
+    @functools.wraps(fn)
+    def cell(params: dict[str, Any], seed: np.random.SeedSequence) -> dict[str, Any]:
+        with single_threaded_blas():
+            return fn(params, seed)
+
+    return cell
 ROUNDINGS = ("stochastic", "nearest_even")
 COMPONENTS = "WGmv"
 
@@ -153,6 +167,7 @@ TRAJECTORY_DEFAULTS: dict[str, Any] = {
 }
 
 
+@_cell
 def trajectory_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> dict[str, Any]:
     """Run Adam or Muon with a precision policy on Rosenbrock or a quadratic.
 
@@ -289,6 +304,7 @@ def condition_ratio(b1: float, b2: float, q_m: float, q_v: float) -> float:
     return math.inf if den <= 0 else b1**2 * (1.0 + q_m) ** 2 / den  # [prf:paper-theorem-4-5]
 
 
+@_cell
 def condition_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> dict[str, Any]:
     """Run analysed Adam with worst-case moment quantizers on a toy problem.
 
@@ -397,6 +413,7 @@ def _dataset(name: str, data: str | None) -> Any:
     return load_dataset(name, data)
 
 
+@_cell
 def mlp_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> dict[str, Any]:
     """Train the 4-layer MLP with Adam, or Muon for 2-D weights plus Adam for biases.
 
@@ -494,7 +511,7 @@ def mlp_cell(params: Mapping[str, Any], seed: np.random.SeedSequence) -> dict[st
 
 
 #: Cell functions by name, with their parameter defaults.
-CELLS: dict[str, tuple[Callable[[Mapping[str, Any], np.random.SeedSequence], dict[str, Any]], dict[str, Any]]] = {
+CELLS: dict[str, tuple[CellFn, dict[str, Any]]] = {
     "trajectory": (trajectory_cell, TRAJECTORY_DEFAULTS),
     "condition": (condition_cell, CONDITION_DEFAULTS),
     "mlp": (mlp_cell, MLP_DEFAULTS),

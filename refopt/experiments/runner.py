@@ -32,12 +32,13 @@ Executors
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,16 +122,28 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
         raise
 
 
-def _execute(fn: CellFn, params: dict[str, Any], seed: np.random.SeedSequence) -> tuple[dict[str, Any], float]:
-    """Run one cell with single-threaded BLAS; return its result and wall time."""
-    start = time.perf_counter()
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Limit BLAS to one thread inside the block (when ``threadpoolctl`` is installed).
+
+    Matrix products then do not depend on how many threads the caller's BLAS uses, and
+    small products (Muon's SVD, the MLP's layers) do not slow down when several
+    processes share the cores.
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - optional
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _execute(fn: CellFn, params: dict[str, Any], seed: np.random.SeedSequence) -> tuple[dict[str, Any], float]:
+    """Run one cell with single-threaded BLAS; return its result and wall time."""
+    start = time.perf_counter()
+    with single_threaded_blas():
         result = fn(params, seed)
-    else:
-        with threadpool_limits(limits=1, user_api="blas"):
-            result = fn(params, seed)
     return result, time.perf_counter() - start
 
 
