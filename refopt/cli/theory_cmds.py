@@ -177,7 +177,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument(f"--q-{comp}", type=float, default=None,
                        help=f"relative error q_{comp.upper()} (overrides --formats)")
     p.add_argument("--theorem", type=int, choices=(1, 2, 4), default=4,
-                   help="defossez: Theorem 1 (Adagrad), 2 (Adam, b1 = 0) or 4 (momentum)")
+                   help="defossez, TMLR numbering: 1 = Adagrad; 2 = Adam with b1 = 0 (called "
+                        "'Theorem 1 (b1 = 0)' elsewhere); 4 = Adam with 0 <= b1 < b2 < 1 "
+                        "('Theorem 2' elsewhere). Default 4")
     p.set_defaults(func=_bound)
 
     m = subparsers.add_parser(

@@ -202,8 +202,8 @@ def defossez_adagrad(N: object, alpha: object, eps: object, d: object, R: object
              "adaptivity (d R^2)": 4.0 * dd * r**2 * logt,
              "smoothness (alpha d R L)": a * dd * r * lip * logt}
     return BoundResult.build(
-        "Défossez Theorem 1 (Adagrad): E||grad F(x_tau)||^2", terms,
-        {"R >= sqrt(eps)": r_condition(r, e)}, _REF, "defossez-adagrad (Theorem 1)",
+        "Défossez TMLR Theorem 1 (Adagrad): E||grad F(x_tau)||^2", terms,
+        {"R >= sqrt(eps)": r_condition(r, e)}, _REF, "defossez-adagrad (TMLR Theorem 1)",
         {"N": n, "alpha": a, "eps": e, "d": dd, "R": r, "L": lip, "delta": dl})
 
 
@@ -251,8 +251,8 @@ def defossez_adam(N: object, alpha: object, b2: object, eps: object, d: object, 
     terms = adam_terms(N=n, alpha=a, b1=0.0, b2=beta2, d=dd, R=r, L=lip, delta=dl, lam=lam,
                        a_quad=0.0, a_adapt=0.0)
     return BoundResult.build(
-        "Défossez Theorem 2 (Adam, b1 = 0): E||grad F(x_tau)||^2", terms,
-        {"R >= sqrt(eps)": r_condition(r, e)}, _REF, "defossez-adam (Theorem 2)",
+        "Défossez TMLR Theorem 2 (Adam, b1 = 0): E||grad F(x_tau)||^2", terms,
+        {"R >= sqrt(eps)": r_condition(r, e)}, _REF, "defossez-adam (TMLR Theorem 2)",
         {"N": n, "alpha": a, "b2": beta2, "eps": e, "d": dd, "R": r, "L": lip, "delta": dl},
         {"Lambda": lam})
 
@@ -317,7 +317,7 @@ def defossez_adam_momentum(N: object, alpha: object, b1: object, b2: object, eps
         if beta1 == 0.0:  # Theorem 4 at b1 = 0 keeps its factor 12, unlike Theorem 2
             terms["adaptivity (d R^2)"] *= 3.0
     return BoundResult.build(
-        "Défossez Theorem 4 (Adam with momentum): E||grad F(x_tau)||^2", terms, conds, _REF,
-        "defossez-adam-momentum (Theorem 4)",
+        "Défossez TMLR Theorem 4 (Adam with momentum): E||grad F(x_tau)||^2", terms, conds, _REF,
+        "defossez-adam-momentum (TMLR Theorem 4)",
         {"N": n, "alpha": a, "b1": beta1, "b2": beta2, "eps": e, "d": dd, "R": r, "L": lip,
          "delta": dl}, {} if math.isnan(lam) else {"Lambda": lam})
