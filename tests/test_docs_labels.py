@@ -189,8 +189,8 @@ def test_a_bogus_label_is_reported_with_where_it_is_cited() -> None:
     """The check behind test_every_cited_label_is_defined fails on an undefined label."""
     defined = {"paper-theorem-4-5", "refopt-lemma-real"}
     sources = {
-        Path("refopt/x.py"): "y = 1  # [prf:refopt-lemma-real]\nz = 2  # [prf:refopt-lemma-bogus]\n",
-        Path("tutorials/t99.py"): _strip_comment_prefix("# See :prf:ref:`paper-theorem-9-9`.\nx = 1\n"),
+        Path("refopt/x.py"): "y = 1  # [prf:refopt-lemma-real]\nz = 2  # [prf:refopt-lemma-bogus]",
+        Path("tutorials/t99.py"): _strip_comment_prefix("# See :prf:ref:`paper-theorem-9-9`.\nx = 1"),
         Path("docs/p.rst"): "By :prf:ref:`the theorem <paper-theorem-4-5>`.",
     }
     assert undefined_citations(sources, defined) == {
@@ -202,7 +202,8 @@ def test_a_bogus_label_is_reported_with_where_it_is_cited() -> None:
 
 def test_uncited_labels_lists_what_nothing_cites() -> None:
     defined = {"paper-theorem-4-5", "refopt-lemma-a", "refopt-lemma-b"}
-    sources = {Path("a.py"): "# [prf:refopt-lemma-a]", Path("b.py"): "see :prf:ref:`paper-theorem-4-5`"}
+    sources = {Path("a.py"): "# [prf:refopt-lemma-a]",
+               Path("b.py"): "see :prf:ref:`paper-theorem-4-5`"}
     assert uncited_labels(defined, sources) == ["refopt-lemma-b"]
 
 
