@@ -196,7 +196,8 @@ def _plot_floors(records: list[dict[str, Any]], stem: Path, bounds: dict[str, li
         ax.plot(xs, [y if finite(y) else np.nan for y in ys], "-o", color=_COLORS[i], label=f, ms=4)
         _mark_diverged(ax, xs, ys, _COLORS[i])
         if bounds and f in bounds:
-            ax2.plot(xs, bounds[f], "--", color=_COLORS[i], label=f)
+            applies = any(finite(b) for b in bounds[f])
+            ax2.plot(xs, bounds[f], "--", color=_COLORS[i], label=f if applies else f"{f}: n/a (a condition fails)")
     ax.set(xscale="log", yscale="log", xlabel="horizon T (lr = 0.5/sqrt(T), b2 = 1 - 1/T)",
            ylabel="final ||grad F|| (tail median)", title="(a) measured")
     ax.legend(fontsize=8)
