@@ -218,7 +218,7 @@ def test_lemma_bounded_update(mode):
     g = np.ones((3, 1))
     _, m, v = moments(g, 0.0, 0.9, np.zeros_like(g), np.full_like(g, 0.125), np.full_like(g, -0.25))
     ratio = (np.abs(m) / np.sqrt(1e-16 + v)).max() / adam_update_bound(0.0, 0.125, 0.25, 0.9)
-    assert ratio > 0.999999
+    assert 0.999999 < ratio <= 1 + 1e-12
 
 
 # -- Lemma: momentum rounding error rho ------------------------------------------------------
@@ -246,7 +246,7 @@ def test_lemma_momentum_error(mode):
     g = np.ones((1, 1))
     _, m, v = moments(g, 0.0, 0.9, np.full_like(g, q), np.full_like(g, q), np.full_like(g, -q))
     r = abs(m[0, 0] - 1.0) / math.sqrt(1e-30 + v[0, 0])
-    assert r / rho_bound(0.0, 0.9, q, q, q) > 0.99
+    assert 0.99 < r / rho_bound(0.0, 0.9, q, q, q) <= 1 + 1e-12
 
 
 # -- Lemma: gradient at quantized weights ----------------------------------------------------
@@ -289,7 +289,7 @@ def test_lemma_sum_of_ratios(mode):
     _, _, v = moments(np.sqrt(a), 0.0, 1 - 1e-7, *(np.zeros_like(a),) * 3)
     lhs = np.sum(a / (1.0 + v))
     rhs = math.log1p(v[-1, 0]) - 400 * math.log(1 - 1e-7)
-    assert lhs / rhs > 0.99
+    assert 0.99 < lhs / rhs <= 1 + 1e-12
 
 
 # -- Lemma: the descent direction (expectations computed exactly by enumeration) --------------
@@ -496,7 +496,7 @@ def test_lemma_series_tightness():
     """The series bounds are tight at x -> 0 (first terms) and within a constant as x -> 1;
     the product inequality is an equality at s = 1."""
     x = 1e-6
-    assert np.sum(np.sqrt(np.arange(1, 5)) * x ** np.arange(1, 5)) / (x / (1 - x) ** 1.5) > 0.999
+    assert 0.999 < np.sum(np.sqrt(np.arange(1, 5)) * x ** np.arange(1, 5)) / (x / (1 - x) ** 1.5) <= 1
     rng = np.random.default_rng(8)
     for _ in range(1000):
         s = rng.uniform(0.05, 1.0)
