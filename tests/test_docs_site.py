@@ -7,8 +7,8 @@ that build is inspected instead.
 
 * no built page loads a script, style sheet or font from another host;
 * every labelled theory block shows its provenance badge;
-* in headless Chromium (skipped only when Chromium is missing), the home page, a theory
-  page and a tutorial page render their math (MathJax output, no error nodes), load their
+* in headless Chromium (skipped only when Chromium is missing), the home page, two theory
+  pages (one with figures) and a tutorial page render their math (MathJax output, no error nodes), load their
   figures, and contain only internal links that resolve to existing files and anchors.
   External host names are unresolvable for the browser, so rendered math proves that the
   site works offline; in addition Chromium's network log must show that the pages asked
@@ -339,6 +339,7 @@ def test_pages_render_in_headless_chromium(site: Path, chromium: str, tmp_path: 
         "home": site / "index.html",
         "theory": site / "theory" / "framework.html",
         "tutorial": _tutorial_page(site),
+        "reviewers": site / "theory" / "reviewers.html",  # a theory page with figures
     }
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with _Server(site) as server:
@@ -350,7 +351,7 @@ def test_pages_render_in_headless_chromium(site: Path, chromium: str, tmp_path: 
                              f"--log-net-log={netlog}")
             # math rendered by the site's own MathJax, without errors; the tutorial shows figures
             problems = render_problems(name, dumped.stdout, math=name != "home",
-                                       figure=name == "tutorial")
+                                       figure=name in ("tutorial", "reviewers"))
             assert not problems, f"{problems}\n{dumped.stderr[-2000:]}"
             dom = parse(dumped.stdout)
             # nothing requested from another host, and the site's MathJax was requested
