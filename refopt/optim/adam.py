@@ -13,22 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from refopt.optim._common import (
-    StepResult,
-    as_tree,
-    build,
+    Params,
     check_beta,
     check_bool,
     check_choice,
     check_nonnegative,
     check_positive,
-    check_same_structure,
-    get,
-    keys_of,
 )
 from refopt.optim.base import Optimizer, as_precision, check_nonfinite_policy
 from refopt.optim.precision import Precision
@@ -52,8 +47,8 @@ class AdamState(NamedTuple):
     """
 
     count: int
-    m: np.ndarray | dict[str, np.ndarray]
-    v: np.ndarray | dict[str, np.ndarray]
+    m: Params
+    v: Params
 
 
 def analysed_step_size(lr: float, b1: float, b2: float, t: int) -> float:
@@ -101,77 +96,10 @@ class Adam(Optimizer):
     master_weights: bool
     nonfinite: str
     name = "adam"
-
-    def init(self, params: np.ndarray | dict[str, np.ndarray]) -> AdamState:
-        """Zero moments shaped like ``params``.
-
-        Parameters
-        ----------
-        params : numpy.ndarray or dict of numpy.ndarray
-            The parameters (real floating-point).
-
-        Returns
-        -------
-        AdamState
-            ``AdamState(0, zeros, zeros)``.
-        """
-        params = as_tree(params, "params")
-        keys = keys_of(params)
-        zeros = [np.zeros_like(get(params, k)) for k in keys]
-        return AdamState(0, build(keys, zeros), build(keys, [z.copy() for z in zeros]))
-
-    def _check_state(self, params: np.ndarray | dict[str, np.ndarray], state: Any) -> None:
-        if not isinstance(state, AdamState):
-            raise TypeError(f"state must be an AdamState (from Adam.init), got {type(state).__name__}")
-        check_same_structure(params, as_tree(state.m, "state.m"), "params", "state.m")
-        check_same_structure(params, as_tree(state.v, "state.v"), "params", "state.v")
-
-    def moments(self, state: AdamState) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
-        """The stored moments.
-
-        Parameters
-        ----------
-        state : AdamState
-            A state of this optimizer.
-
-        Returns
-        -------
-        dict
-            ``{"m": state.m, "v": state.v}``.
-        """
-        return {"m": state.m, "v": state.v}
-
-    def hyperparameters(self) -> dict[str, Any]:
-        """The constructor arguments except ``precision``.
-
-        Returns
-        -------
-        dict
-            ``lr, b1, b2, eps, variant, weight_decay, decoupled, master_weights,
-            nonfinite``.
-        """
-        fields = ("lr", "b1", "b2", "eps", "variant", "weight_decay", "decoupled", "master_weights", "nonfinite")
-        return {f: getattr(self, f) for f in fields}
-
-    def _step(
-        self,
-        params: np.ndarray | dict[str, np.ndarray],
-        grads: np.ndarray | dict[str, np.ndarray],
-        state: AdamState,
-    ) -> StepResult:
-        t = int(state.count) + 1
-        m_old, v_old = as_tree(state.m, "state.m"), as_tree(state.v, "state.v")
-        keys = keys_of(params)
-        out: dict[str, list[np.ndarray]] = {"w": [], "m": [], "v": [], "u": []}
-        for k in keys:
-            w, m, v, u = self._leaf(get(params, k), get(grads, k), get(m_old, k), get(v_old, k), t)
-            for name, arr in zip("wmvu", (w, m, v, u)):
-                out[name].append(arr)
-        state = AdamState(t, build(keys, out["m"]), build(keys, out["v"]))
-        return StepResult(build(keys, out["w"]), state, build(keys, out["u"]))
+    state_type = AdamState
 
     def _leaf(
-        self, w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: int
+        self, t: int, w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         P, b1, b2, lr, wd = self.precision, self.b1, self.b2, self.lr, self.weight_decay
         if wd and not self.decoupled:

@@ -15,17 +15,22 @@ Inputs are never modified; results are new float64 arrays.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from refopt.optim._common import (
     NONFINITE_POLICIES,
+    Params,
     StepResult,
     as_tree,
+    build,
     check_choice,
     check_same_structure,
     first_nonfinite,
+    get,
+    keys_of,
     nonfinite_error,
     tree_map,
 )
@@ -46,47 +51,87 @@ def as_precision(precision: object) -> Precision:
 class Optimizer:
     """Base class of the refopt optimizers (see the module docstring for the protocol).
 
-    Subclasses set ``name`` and implement ``init``, ``_check_state``, ``_step`` (the
-    update on validated inputs), ``moments`` and ``hyperparameters``.
+    A subclass is a frozen dataclass that sets ``name`` and ``state_type`` (a
+    NamedTuple ``(count, *moments)``, one parameter-shaped tree per moment) and
+    implements ``_leaf(t, w, g, *moments) -> (w, *moments, u)``, the update of one
+    parameter array at step ``t``. The base class walks the parameters in sorted key
+    order, validates inputs and checks the results for non-finite values.
     """
 
     name: str = ""
+    state_type: Any = None
     precision: Precision
     nonfinite: str = "raise"
 
-    def init(self, params: np.ndarray | dict[str, np.ndarray]) -> Any:  # pragma: no cover - abstract
-        """Return the initial state for ``params``."""
+    def init(self, params: Params) -> Any:
+        """Zero moments shaped like ``params``.
+
+        Parameters
+        ----------
+        params : numpy.ndarray or dict of numpy.ndarray
+            The parameters (real floating-point).
+
+        Returns
+        -------
+        NamedTuple
+            ``state_type(0, zeros, ...)``: step count 0 and one zero tree per moment.
+        """
+        params = as_tree(params, "params")
+        zeros = [tree_map(np.zeros_like, params) for _ in self.state_type._fields[1:]]
+        return self.state_type(0, *zeros)
+
+    def _check_state(self, params: Params, state: Any) -> None:
+        kind = self.state_type.__name__
+        if not isinstance(state, self.state_type):
+            raise TypeError(f"state must be a {kind} (from {type(self).__name__}.init), got {type(state).__name__}")
+        for field in state._fields[1:]:
+            check_same_structure(params, as_tree(getattr(state, field), f"state.{field}"), "params", f"state.{field}")
+
+    def _check_inputs(self, params: Params, grads: Params, state: Any) -> None:
+        """Check the (float64) ``params`` against ``grads`` and ``state``; subclasses add checks."""
+        check_same_structure(params, grads, "params", "grads")
+        self._check_state(params, state)
+
+    def _leaf(
+        self, t: int, w: np.ndarray, g: np.ndarray, *moments: np.ndarray
+    ) -> tuple[np.ndarray, ...]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _check_state(
-        self, params: np.ndarray | dict[str, np.ndarray], state: Any
-    ) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _step(self, params: Params, grads: Params, state: Any) -> StepResult:
+        """The update on validated inputs: :meth:`_leaf` on every parameter."""
+        t = int(state.count) + 1
+        old = [as_tree(getattr(state, f), f"state.{f}") for f in state._fields[1:]]
+        keys = keys_of(params)
+        leaves = [self._leaf(t, get(params, k), get(grads, k), *(get(m, k) for m in old)) for k in keys]
+        w, *moments, u = (build(keys, list(col)) for col in zip(*leaves))
+        return StepResult(w, self.state_type(t, *moments), u)
 
-    def _step(
-        self,
-        params: np.ndarray | dict[str, np.ndarray],
-        grads: np.ndarray | dict[str, np.ndarray],
-        state: Any,
-    ) -> StepResult:  # pragma: no cover
-        raise NotImplementedError
+    def moments(self, state: Any) -> dict[str, Params]:
+        """The stored moments of ``state`` by component name.
 
-    def moments(
-        self, state: Any
-    ) -> dict[str, np.ndarray | dict[str, np.ndarray]]:  # pragma: no cover - abstract
-        """The stored moments of ``state`` by component name (``"m"``, ``"v"``)."""
-        raise NotImplementedError
+        Parameters
+        ----------
+        state : NamedTuple
+            A state of this optimizer.
 
-    def hyperparameters(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        """The constructor arguments except ``precision`` (JSON-serialisable)."""
-        raise NotImplementedError
+        Returns
+        -------
+        dict
+            ``{"m": state.m}`` for Muon, ``{"m": state.m, "v": state.v}`` for Adam.
+        """
+        return {f: getattr(state, f) for f in state._fields[1:]}
 
-    def step(
-        self,
-        params: np.ndarray | dict[str, np.ndarray],
-        grads: np.ndarray | dict[str, np.ndarray],
-        state: Any,
-    ) -> StepResult:
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor arguments except ``precision`` (JSON-serialisable).
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "precision"}  # type: ignore[arg-type]
+
+    def step(self, params: Params, grads: Params, state: Any) -> StepResult:
         """One optimizer step, also returning the update.
 
         Parameters
@@ -117,8 +162,7 @@ class Optimizer:
         """
         params = as_tree(params, "params")
         grads = as_tree(grads, "grads")
-        check_same_structure(params, grads, "params", "grads")
-        self._check_state(params, state)
+        self._check_inputs(params, grads, state)
         t = int(state.count) + 1
         bad = first_nonfinite(grads, "grads")
         if bad is None:
@@ -133,12 +177,7 @@ class Optimizer:
             return StepResult(params, state, tree_map(np.zeros_like, params), True)
         raise nonfinite_error(bad, t)
 
-    def update(
-        self,
-        params: np.ndarray | dict[str, np.ndarray],
-        grads: np.ndarray | dict[str, np.ndarray],
-        state: Any,
-    ) -> tuple[np.ndarray | dict[str, np.ndarray], Any]:
+    def update(self, params: Params, grads: Params, state: Any) -> tuple[Params, Any]:
         """One optimizer step.
 
         Parameters

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, NamedTuple
 
-from refopt.optim._common import StepResult, as_tree, keys_of
+from refopt.optim._common import Params, StepResult, as_tree, keys_of
 from refopt.optim.adam import Adam, AdamState
 from refopt.optim.base import Optimizer
 from refopt.optim.muon import Muon, MuonState
@@ -55,7 +55,7 @@ def split_matrices(params: dict[str, Any]) -> tuple[list[str], list[str]]:
     return [k for k in keys if params[k].ndim == 2], [k for k in keys if params[k].ndim != 2]
 
 
-def _sub(tree: np.ndarray | dict[str, np.ndarray], keys: list[str]) -> dict[str, Any] | None:
+def _sub(tree: Params, keys: list[str]) -> dict[str, Any] | None:
     return {k: tree[k] for k in keys} if keys else None  # type: ignore[index]
 
 
@@ -79,7 +79,7 @@ class MuonAdam(Optimizer):
             raise TypeError("muon_adam needs params as a dict of named arrays")
         return tree
 
-    def init(self, params: np.ndarray | dict[str, np.ndarray]) -> MuonAdamState:
+    def init(self, params: Params) -> MuonAdamState:
         """Initial states of both parts.
 
         Parameters
@@ -105,7 +105,7 @@ class MuonAdam(Optimizer):
             0, None if m is None else self.muon.init(m), None if a is None else self.adam.init(a)
         )
 
-    def _check_state(self, params: np.ndarray | dict[str, np.ndarray], state: Any) -> None:
+    def _check_state(self, params: Params, state: Any) -> None:
         if not isinstance(state, MuonAdamState):
             raise TypeError(f"state must be a MuonAdamState (from MuonAdam.init), got {type(state).__name__}")
         tree = self._check_params(params)
@@ -116,7 +116,7 @@ class MuonAdam(Optimizer):
             if keys:
                 opt._check_state(_sub(tree, keys), sub)  # type: ignore[arg-type]
 
-    def moments(self, state: MuonAdamState) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
+    def moments(self, state: MuonAdamState) -> dict[str, Params]:
         """The momentum of every parameter (``"m"``) and Adam's second moments (``"v"``).
 
         Parameters
@@ -131,7 +131,7 @@ class MuonAdam(Optimizer):
             every parameter is a matrix).
         """
         m: dict[str, Any] = {}
-        out: dict[str, np.ndarray | dict[str, np.ndarray]] = {"m": m}
+        out: dict[str, Params] = {"m": m}
         if state.muon is not None:
             m.update(state.muon.m)  # type: ignore[arg-type]
         if state.adam is not None:
@@ -150,12 +150,7 @@ class MuonAdam(Optimizer):
         """
         return {"muon": self.muon.hyperparameters(), "adam": self.adam.hyperparameters()}
 
-    def _step(
-        self,
-        params: np.ndarray | dict[str, np.ndarray],
-        grads: np.ndarray | dict[str, np.ndarray],
-        state: MuonAdamState,
-    ) -> StepResult:
+    def _step(self, params: Params, grads: Params, state: MuonAdamState) -> StepResult:
         mats, rest = split_matrices(params)  # type: ignore[arg-type]
         new_p: dict[str, Any] = {}
         upd: dict[str, Any] = {}

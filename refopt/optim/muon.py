@@ -20,15 +20,13 @@ import numpy as np
 from refopt.formats import FloatFormat
 from refopt.formats import format as resolve_format
 from refopt.optim._common import (
-    StepResult,
+    Params,
     as_tree,
-    build,
     check_beta,
     check_bool,
     check_choice,
     check_nonnegative,
     check_positive,
-    check_same_structure,
     get,
     keys_of,
     label,
@@ -56,7 +54,7 @@ class MuonState(NamedTuple):
     """
 
     count: int
-    m: np.ndarray | dict[str, np.ndarray]
+    m: Params
 
 
 def shape_scale(shape: tuple[int, int], scale: str) -> float:
@@ -110,8 +108,9 @@ class Muon(Optimizer):
     master_weights: bool
     nonfinite: str
     name = "muon"
+    state_type = MuonState
 
-    def init(self, params: np.ndarray | dict[str, np.ndarray]) -> MuonState:
+    def init(self, params: Params) -> MuonState:
         """Zero momentum shaped like ``params`` (every leaf must be 2-D).
 
         Parameters
@@ -131,11 +130,10 @@ class Muon(Optimizer):
         """
         params = as_tree(params, "params")
         self._check_matrices(params)
-        keys = keys_of(params)
-        return MuonState(0, build(keys, [np.zeros_like(get(params, k)) for k in keys]))
+        return super().init(params)
 
     @staticmethod
-    def _check_matrices(params: np.ndarray | dict[str, np.ndarray]) -> None:
+    def _check_matrices(params: Params) -> None:
         for k in keys_of(params):
             a = get(params, k)
             if a.ndim != 2:
@@ -144,26 +142,9 @@ class Muon(Optimizer):
                     "use refopt.optim.muon_adam for models with 1-D parameters"
                 )
 
-    def _check_state(self, params: np.ndarray | dict[str, np.ndarray], state: Any) -> None:
+    def _check_state(self, params: Params, state: Any) -> None:
         self._check_matrices(params)
-        if not isinstance(state, MuonState):
-            raise TypeError(f"state must be a MuonState (from Muon.init), got {type(state).__name__}")
-        check_same_structure(params, as_tree(state.m, "state.m"), "params", "state.m")
-
-    def moments(self, state: MuonState) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
-        """The stored momentum.
-
-        Parameters
-        ----------
-        state : MuonState
-            A state of this optimizer.
-
-        Returns
-        -------
-        dict
-            ``{"m": state.m}``.
-        """
-        return {"m": state.m}
+        super()._check_state(params, state)
 
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor arguments except ``precision``.
@@ -173,7 +154,7 @@ class Muon(Optimizer):
         dict
             JSON-serialisable values (``ns_precision`` as a format name or field dict).
         """
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "precision"}
+        out = super().hyperparameters()
         out["ns_coefficients"] = list(self.ns_coefficients)
         if self.ns_precision is not None:
             fmt = self.ns_precision
@@ -197,24 +178,7 @@ class Muon(Optimizer):
             return msign(D, self.rtol)
         return newton_schulz(D, self.ns_steps, coefficients=self.ns_coefficients, precision=self.ns_precision)
 
-    def _step(
-        self,
-        params: np.ndarray | dict[str, np.ndarray],
-        grads: np.ndarray | dict[str, np.ndarray],
-        state: MuonState,
-    ) -> StepResult:
-        t = int(state.count) + 1
-        m_old = as_tree(state.m, "state.m")
-        keys = keys_of(params)
-        ws, ms, us = [], [], []
-        for k in keys:
-            w, m, u = self._leaf(get(params, k), get(grads, k), get(m_old, k))
-            ws.append(w)
-            ms.append(m)
-            us.append(u)
-        return StepResult(build(keys, ws), MuonState(t, build(keys, ms)), build(keys, us))
-
-    def _leaf(self, w: np.ndarray, g: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _leaf(self, t: int, w: np.ndarray, g: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         P, beta, lr, wd = self.precision, self.beta, self.lr, self.weight_decay
         # [docs:muon:start]
         c = 1.0 - beta if self.momentum == "ema" else 1.0

@@ -23,9 +23,7 @@ from typing import Any
 import numpy as np
 
 from refopt.optim._common import (
-    StepResult,
-    as_tree,
-    build,
+    Params,
     check_beta,
     check_bool,
     check_nonnegative,
@@ -34,7 +32,7 @@ from refopt.optim._common import (
     keys_of,
     label,
 )
-from refopt.optim.adam import Adam, AdamState
+from refopt.optim.adam import Adam
 from refopt.optim.base import check_nonfinite_policy
 from refopt.optim.precision import Precision
 from refopt.quantize import quantize
@@ -90,7 +88,7 @@ def fma_fp32(a: Any, b: Any, c: Any) -> np.ndarray:
     return _f32(s)
 
 
-def _check_bf16(tree: np.ndarray | dict[str, np.ndarray], name: str) -> None:
+def _check_bf16(tree: Params, name: str) -> None:
     for k in keys_of(tree):
         a = get(tree, k)
         q = _bf16(a)
@@ -127,31 +125,10 @@ class TorchAdamBF16(Adam):
         """
         return {"optimizer": self.name, **self.hyperparameters()}
 
-    def step(
-        self, params: np.ndarray | dict[str, np.ndarray], grads: np.ndarray | dict[str, np.ndarray], state: Any
-    ) -> StepResult:
-        """One step of :meth:`refopt.optim.Optimizer.step`, after checking the inputs are bf16.
-
-        Parameters
-        ----------
-        params, grads : numpy.ndarray or dict of numpy.ndarray
-            bf16 values (held in float64).
-        state : AdamState
-            The state.
-
-        Returns
-        -------
-        StepResult
-            ``(params, state, update, skipped)``.
-
-        Raises
-        ------
-        ValueError
-            If ``params`` or ``grads`` hold values that are not bf16 numbers.
-        """
-        _check_bf16(as_tree(params, "params"), "params")
-        _check_bf16(as_tree(grads, "grads"), "grads")
-        return super().step(params, grads, state)
+    def _check_inputs(self, params: Params, grads: Params, state: Any) -> None:
+        _check_bf16(params, "params")
+        _check_bf16(grads, "grads")
+        super()._check_inputs(params, grads, state)
 
     def _add_alpha(self, g: np.ndarray, p: np.ndarray, alpha: float) -> np.ndarray:
         """``g.add(p, alpha=alpha)``: float32 on the vectorized body, bf16 ops on the tail."""
@@ -163,7 +140,7 @@ class TorchAdamBF16(Adam):
         return out
 
     def _leaf(
-        self, p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: int
+        self, t: int, p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         lr, b1, b2, wd = self.lr, self.b1, self.b2, self.weight_decay
         # [docs:torch-adam-bf16:start]
