@@ -9,9 +9,12 @@
    ``numpy.linalg.svd`` of that matrix alone (target <= 1.2x).
 3. Newton-Schulz (5 quintic steps) vs SVD orthogonalization at several sizes.
 
-Times are the minimum over ``--repeat`` runs (default 7). BLAS runs on one thread
-unless ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` are set (ratios on a shared
-machine are otherwise dominated by thread contention).
+Each comparison runs the two sides alternately, ``--repeat`` times (default 15, after
+one warm-up call each), and reports the median time of each side and the median of the
+paired ratios: on a shared machine the load changes between calls, and pairing
+neighbouring calls cancels most of it. BLAS runs on one thread unless
+``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` are set (ratios are otherwise dominated
+by thread contention).
 """
 
 from __future__ import annotations
@@ -30,59 +33,62 @@ import numpy as np  # noqa: E402
 from refopt.optim import Precision, adam, msign, muon, newton_schulz, quantized_grad  # noqa: E402
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
-    """Minimum wall time of ``fn()`` over ``repeat`` runs (after one warm-up call)."""
+def paired(fn: Callable[[], object], base: Callable[[], object], repeat: int) -> tuple[float, float, float]:
+    """Median times of ``fn`` and ``base`` and the median ratio, timed alternately."""
     fn()
-    times = []
+    base()
+    times: list[tuple[float, float]] = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        t1 = time.perf_counter()
+        base()
+        times.append((t1 - t0, time.perf_counter() - t1))
+    a, b = np.array(times).T
+    return float(np.median(a)), float(np.median(b)), float(np.median(a / b))
 
 
-def adam_step(precision: Precision, n: int, repeat: int) -> float:
+def adam_step(precision: Precision, n: int) -> Callable[[], object]:
+    """One framework step of practical Adam on ``n`` parameters (non-zero moments)."""
     rng = np.random.default_rng(0)
     w = rng.standard_normal(n)
     g = rng.standard_normal(n)
     opt = adam(1e-3, variant="practical", precision=precision)
-    state = opt.update(w, g, opt.init(w))[1]  # non-zero moments
+    state = opt.update(w, g, opt.init(w))[1]
 
     def step() -> object:
         gq = quantized_grad(lambda wq: g, w, precision)
         return opt.update(w, gq, state)
 
-    return best(step, repeat)
+    return step
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     r = args.repeat
 
     n = 10**6
-    exact_t = adam_step(Precision(), n, r)
-    bf16_t = adam_step(Precision("bf16", "bf16", "bf16", "bf16"), n, r)
-    print(f"Adam step, 1e6 params: unquantized {exact_t * 1e3:7.2f} ms, W/G/m/v bf16 {bf16_t * 1e3:7.2f} ms, "
-          f"ratio {bf16_t / exact_t:.2f}x (target <= 2x)")
+    bf16 = Precision("bf16", "bf16", "bf16", "bf16")
+    q_t, e_t, ratio = paired(adam_step(bf16, n), adam_step(Precision(), n), r)
+    print(f"Adam step, 1e6 params: unquantized {e_t * 1e3:7.2f} ms, W/G/m/v bf16 {q_t * 1e3:7.2f} ms, "
+          f"ratio {ratio:.2f}x (target <= 2x)")
 
     rng = np.random.default_rng(1)
     W = rng.standard_normal((512, 512))
     G = rng.standard_normal((512, 512))
     opt = muon(0.02)
     state = opt.init(W)
-    svd_t = best(lambda: np.linalg.svd(G, full_matrices=False), r)
-    muon_t = best(lambda: opt.update(W, G, state), r)
+    muon_t, svd_t, ratio = paired(lambda: opt.update(W, G, state), lambda: np.linalg.svd(G, full_matrices=False), r)
     print(f"Muon step 512x512 (SVD): {muon_t * 1e3:7.2f} ms, numpy.linalg.svd alone {svd_t * 1e3:7.2f} ms, "
-          f"ratio {muon_t / svd_t:.2f}x (target <= 1.2x)")
+          f"ratio {ratio:.2f}x (target <= 1.2x)")
 
-    print("orthogonalization: size, msign (SVD) ms, newton_schulz (5 steps) ms, NS5/SVD")
+    print("orthogonalization: shape, msign (SVD) ms, newton_schulz (5 steps) ms, NS5/SVD")
     for size in (64, 128, 256, 512, 1024):
         M = rng.standard_normal((size, size // 2 if size > 64 else size))
-        s_t = best(lambda: msign(M), max(3, r // 2))
-        ns_t = best(lambda: newton_schulz(M), max(3, r // 2))
-        print(f"  {M.shape!s:>12}  {s_t * 1e3:9.2f}  {ns_t * 1e3:9.2f}  {ns_t / s_t:6.2f}")
+        ns_t, s_t, ratio = paired(lambda: newton_schulz(M), lambda: msign(M), max(5, r // 2))
+        print(f"  {M.shape!s:>12}  {s_t * 1e3:9.2f}  {ns_t * 1e3:9.2f}  {ratio:6.2f}")
 
 
 if __name__ == "__main__":

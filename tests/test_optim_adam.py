@@ -25,15 +25,22 @@ def scalar_q(fmt: str | None, rounding: str = "nearest_even"):
     return lambda x: exact(x, fmt, rounding)
 
 
+def hand_start(w0):
+    """Scalar lists: the weights, and zero m and v."""
+    return [float(x) for x in w0], [0.0] * len(w0), [0.0] * len(w0)
+
+
+def hand_grads(w, QW, QG):
+    """The framework's gradient, one scalar at a time: Q_G(grad(Q_W(w)))."""
+    return [QG(H[i] * (QW(x) - TARGET[i])) for i, x in enumerate(w)]
+
+
 def hand_analysed(w0, steps, lr, b1, b2, eps, fq, wd=0.0):
     """Défossez's recursion with the framework's quantization points, one scalar at a time."""
     QW, QG, QM, QV = fq
-    w = [float(x) for x in w0]
-    m = [0.0] * len(w)
-    v = [0.0] * len(w)
+    w, m, v = hand_start(w0)
     for t in range(1, steps + 1):
-        wq = [QW(x) for x in w]
-        g = [QG(H[i] * (wq[i] - TARGET[i])) for i in range(len(w))]
+        g = hand_grads(w, QW, QG)
         alpha = lr * (1 - b1) * math.sqrt(sum(b2**j for j in range(t)))
         for i in range(len(w)):
             gi = g[i] + wd * w[i]
@@ -45,12 +52,9 @@ def hand_analysed(w0, steps, lr, b1, b2, eps, fq, wd=0.0):
 
 def hand_practical(w0, steps, lr, b1, b2, eps, fq, wd=0.0, decoupled=False, master=True):
     QW, QG, QM, QV = fq
-    w = [float(x) for x in w0]
-    m = [0.0] * len(w)
-    v = [0.0] * len(w)
+    w, m, v = hand_start(w0)
     for t in range(1, steps + 1):
-        wq = [QW(x) for x in w]
-        g = [QG(H[i] * (wq[i] - TARGET[i])) for i in range(len(w))]
+        g = hand_grads(w, QW, QG)
         for i in range(len(w)):
             gi = g[i] if decoupled else g[i] + wd * w[i]
             if decoupled:
