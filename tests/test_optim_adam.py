@@ -91,10 +91,10 @@ def test_analysed_matches_hand_recursion(name: str) -> None:
     np.testing.assert_allclose(s.v, hv, rtol=1e-13, atol=0)
 
 
+@pytest.mark.parametrize("fm", [(None,) * 4, ("bf16", "bf16", "fp16", "bf16")], ids=["exact", "quantized"])
 @pytest.mark.parametrize("decoupled", [False, True])
 @pytest.mark.parametrize("master", [True, False])
-def test_practical_matches_hand_recursion(decoupled: bool, master: bool) -> None:
-    fm = ("bf16", "bf16", "fp16", "bf16")
+def test_practical_matches_hand_recursion(decoupled: bool, master: bool, fm) -> None:
     opt = adam(0.01, 0.9, 0.999, 1e-8, variant="practical", weight_decay=0.1, decoupled=decoupled,
                precision=Precision(*fm, rounding="toward_zero"), master_weights=master)
     w, s = run_refopt(opt, W0, 25)
@@ -163,18 +163,6 @@ def test_dict_params_match_separate_runs() -> None:
         single, _ = opt.update(p[k], g[k], opt.init(p[k]))
         np.testing.assert_array_equal(new[k], single)
     assert isinstance(s, AdamState) and s.count == 1
-
-
-def test_inputs_never_mutated() -> None:
-    opt = adam(0.1, precision=Precision("bf16", "bf16", "bf16", "bf16"), master_weights=False)
-    w = np.array([1.0, 2.0])
-    g = np.array([0.1, 0.2])
-    state = opt.init(w)
-    copies = [w.copy(), g.copy(), state.m.copy(), state.v.copy()]
-    w2, s2 = opt.update(w, g, state)
-    for a, b in zip((w, g, state.m, state.v), copies):
-        np.testing.assert_array_equal(a, b)
-    assert s2.m is not state.m and w2 is not w
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,18 @@ import math
 import numpy as np
 import pytest
 
-from refopt import exact
-from refopt.optim import MuonState, Precision, adam, msign, muon, muon_adam, quantized_grad, shape_scale
+from refopt import exact, quantize
+from refopt.optim import (
+    MuonState,
+    Precision,
+    adam,
+    msign,
+    muon,
+    muon_adam,
+    quantized_grad,
+    shape_scale,
+    torch_adam_bf16,
+)
 
 TARGET = np.random.default_rng(0).standard_normal((5, 3))
 
@@ -141,18 +151,94 @@ def test_bad_input() -> None:
         muon_adam(adam(0.1), adam(0.1))
     with pytest.raises(TypeError, match="dict"):
         muon_adam(muon(0.1), adam(0.1)).init(np.eye(2))
+    with pytest.raises(ValueError, match="ns_coefficients"):
+        muon(0.1, ns_coefficients=(3.4445, -4.775))
+    with pytest.raises(TypeError, match="ns_precision"):
+        muon(0.1, ns_precision=16)
+    with pytest.raises(ValueError, match="scale must be one of"):
+        muon(0.1, scale="spectral")
+    with pytest.raises(ValueError, match="rtol must be >= 0"):
+        muon(0.1, rtol=-1e-3)
+    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+        muon(0.1, weight_decay=-0.1)
     w = np.eye(2)
+    opt = muon(0.1)
+    with pytest.raises(ValueError, match=r"grads has shape \(2, 3\)"):
+        opt.update(w, np.ones((2, 3)), opt.init(w))
+    with pytest.raises(ValueError, match=r"params has shape \(4,\)"):
+        opt.update(np.ones(4), np.ones(4), MuonState(0, np.ones(4)))
+    with pytest.raises(TypeError, match="grads must be a real floating-point array"):
+        opt.update(w, np.eye(2, dtype=np.int32), opt.init(w))
     with pytest.raises(FloatingPointError, match="grads"):
-        muon(0.1).update(w, np.full((2, 2), np.inf), MuonState(0, w))
+        opt.update(w, np.full((2, 2), np.inf), MuonState(0, w))
+    skip = muon(0.1, nonfinite="skip")
+    r = skip.step(w, np.full((2, 2), np.nan), skip.init(w))
+    assert r.skipped and r.state.count == 0 and r.params is w
 
 
-def test_inputs_never_mutated() -> None:
-    P = Precision("bf16", "bf16", "bf16")
-    opt = muon(0.1, nesterov=True, weight_decay=0.1, precision=P, master_weights=False)
-    w = np.random.default_rng(2).standard_normal((3, 4))
-    g = np.random.default_rng(3).standard_normal((3, 4))
-    state = opt.update(w, g, opt.init(w))[1]
-    copies = (w.copy(), g.copy(), state.m.copy())
-    opt.update(w, g, state)
-    for a, b in zip((w, g, state.m), copies):
-        np.testing.assert_array_equal(a, b)
+def _copies(tree):
+    return {k: v.copy() for k, v in tree.items()} if isinstance(tree, dict) else tree.copy()
+
+
+def _arrays(tree):
+    return list(tree.values()) if isinstance(tree, dict) else [tree]
+
+
+OPTIMIZERS = {
+    "adam-analysed-l2": lambda P: adam(0.1, weight_decay=0.1, precision=P),
+    "adam-practical-adamw-storage": lambda P: adam(0.1, variant="practical", weight_decay=0.1, decoupled=True,
+                                                   precision=P, master_weights=False),
+    "muon-nesterov-wd-storage": lambda P: muon(0.1, nesterov=True, weight_decay=0.1, precision=P,
+                                               master_weights=False),
+    "muon-ns": lambda P: muon(0.1, orthogonalize="newton_schulz", ns_precision="bf16", precision=P),
+    "muon_adam": lambda P: muon_adam(muon(0.1, precision=P), adam(0.1, precision=P)),
+    "torch_adam_bf16": lambda P: torch_adam_bf16(0.1, weight_decay=0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("quantized", [False, True])
+def test_inputs_never_mutated(name: str, quantized: bool) -> None:
+    P = Precision("bf16", "bf16", "bf16", "bf16") if quantized else None
+    opt = OPTIMIZERS[name](P)
+    rng = np.random.default_rng(2)
+    shapes = {"W": (3, 4), "b": (4,)} if name == "muon_adam" else {"W": (3, 4)}
+    w = {k: np.asarray(quantize(rng.standard_normal(s), "bf16")) for k, s in shapes.items()}
+    g = {k: np.asarray(quantize(rng.standard_normal(s), "bf16")) for k, s in shapes.items()}
+    if name != "muon_adam":
+        w, g = w["W"], g["W"]
+    state = opt.update(w, g, opt.init(w))[1]  # non-zero moments
+    inputs = (w, g, *opt.moments(state).values())
+    before = [_copies(x) for x in inputs]
+    new_w, new_state = opt.update(w, g, state)
+    for x, y in zip(inputs, before):
+        for a, b in zip(_arrays(x), _arrays(y)):
+            np.testing.assert_array_equal(a, b)
+    outputs = (new_w, *opt.moments(new_state).values())
+    for out in (a for x in outputs for a in _arrays(x)):
+        assert not any(np.shares_memory(out, a) for x in inputs for a in _arrays(x))
+
+
+def test_newton_schulz_options_reach_muon() -> None:
+    """Coefficients, step count, Frobenius pre-normalisation and iterate precision of muon(...)."""
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    M = np.random.default_rng(6).standard_normal((5, 3))
+    w = np.zeros((5, 3))
+    lr = 0.125
+
+    def update(**kw):
+        opt = muon(lr, 0.0, momentum="sum", orthogonalize="newton_schulz", **kw)
+        return opt.step(w, M, opt.init(w)).update
+
+    # the classical cubic iteration X <- 1.5 X - 0.5 X X^T X converges to the polar factor
+    np.testing.assert_allclose(update(ns_coefficients=(1.5, -0.5, 0.0), ns_steps=40),
+                               lr * scipy_linalg.polar(M)[0], atol=1e-13)
+    # zero steps: only the pre-normalisation X_0 = M / (||M||_F + 1e-7)
+    frob = math.sqrt(sum(float(x) ** 2 for x in M.ravel()))
+    np.testing.assert_allclose(update(ns_steps=0), lr * M / (frob + 1e-7), rtol=1e-15)
+    # bf16 iterates: the update is lr (a power of two) times bf16 numbers, close to float64 NS5
+    u = update(ns_precision="bf16")
+    assert all(exact(float(x), "bf16") == x for x in (u / lr).ravel())
+    assert 0 < np.abs(u - update()).max() < 0.05 * lr
+
+

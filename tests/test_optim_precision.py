@@ -115,10 +115,14 @@ def test_precision_bad_input() -> None:
         Precision().replace(moment="bf16")
     with pytest.raises(TypeError, match="component 'grads'"):
         Precision(grads=3.5)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="component 'm': unknown format 'bf17'"):
         Precision(m="bf17")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rounding"):
         Precision(m="bf16", rounding="nearest")
+    with pytest.raises(TypeError, match="moment"):
+        Precision(moment="bf16")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match=r"unknown precision component\(s\) \['moment'\]"):
+        Precision.worst_case({"moment": 0.1})
     with pytest.raises(ValueError, match="needs rng"):
         Precision(m="bf16", rounding="stochastic")
     with pytest.raises(TypeError, match="rng"):

@@ -312,7 +312,10 @@ class Precision:
             if c is None or isinstance(c, FloatFormat):
                 comps[name] = c
             elif isinstance(c, str):
-                comps[name] = resolve_format(c)
+                try:
+                    comps[name] = resolve_format(c)
+                except ValueError as exc:
+                    raise ValueError(f"precision component {name!r}: {exc}") from None
             elif callable(c):
                 comps[name] = c
             else:
