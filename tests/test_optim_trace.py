@@ -177,3 +177,65 @@ def test_golden_vectors_and_cli(tmp_path, capsys) -> None:
 def test_write_vectors_bad_input(tmp_path) -> None:
     with pytest.raises(ValueError, match="steps"):
         write_vectors(tmp_path, steps=0)
+
+
+def another_adamw(golden: Trace, m_rounding_from: int | None = None) -> Trace:
+    """'Another implementation': scalar AdamW in plain Python floats, from the golden config.
+
+    It reads the hyper-parameters and formats from the golden trace's JSON config, rounds
+    with the integer oracle ``refopt.exact`` and consumes the golden oracle gradients
+    ``g``. From step ``m_rounding_from`` on it has a planted bug: the first moment is
+    rounded toward zero instead of to nearest.
+    """
+    cfg = golden.config["optimizer"]
+    P = cfg["precision"]
+    fmt = {c: P[c]["format"]["name"] for c in ("weights", "grads", "m", "v")}
+    lr, b1, b2, eps, wd = (cfg[k] for k in ("lr", "b1", "b2", "eps", "weight_decay"))
+    assert cfg["variant"] == "practical" and cfg["decoupled"] and P["rounding"] == "nearest_even"
+    w = [float(x) for x in golden["w"][0]]
+    m, v = [0.0] * len(w), [0.0] * len(w)
+    rows: dict[str, list[list[float]]] = {k: [] for k in ("w", "wq", "g", "gq", "m", "v", "update")}
+    for t, g in enumerate(golden["g"], start=1):
+        mode = "toward_zero" if m_rounding_from is not None and t >= m_rounding_from else "nearest_even"
+        wq = [exact(x, fmt["weights"]) for x in w]
+        gq = [exact(float(x), fmt["grads"]) for x in g]
+        bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
+        u = [0.0] * len(w)
+        rows["w"].append(list(w))
+        for i in range(len(w)):  # the documented operation order of adam(variant="practical")
+            m[i] = exact((1.0 - b1) * gq[i] + b1 * m[i], fmt["m"], mode)
+            v[i] = exact(gq[i] * gq[i] * (1.0 - b2) + v[i] * b2, fmt["v"])
+            u[i] = m[i] * (lr / bc1) / (math.sqrt(v[i]) / math.sqrt(bc2) + eps)
+            w[i] = w[i] * (1.0 - lr * wd) - u[i]
+        for name, row in (("wq", wq), ("g", list(g)), ("gq", gq), ("m", m), ("v", v), ("update", u)):
+            rows[name].append(list(row))
+    config = dict(golden.config, record=list(rows))
+    arrays = {k: np.array(r) for k, r in rows.items()}
+    arrays["final"] = np.array(w)
+    return Trace(config, golden.steps, arrays)
+
+
+def test_oracle_workflow_end_to_end_with_another_implementation(tmp_path, capsys) -> None:
+    """vectors -> an independent implementation -> check: it agrees, then a planted bug is located."""
+    out = tmp_path / "vec"
+    assert main(["vectors", "--out", str(out), "--steps", "12"]) == 0
+    golden_path = out / "adam_practical_fp8_grads.npz"
+    golden = Trace.load(golden_path)
+    theirs = another_adamw(golden)
+    theirs.save(tmp_path / "theirs.npz")
+    for extra in ([], ["--against", str(golden_path)]):
+        assert main(["check", str(tmp_path / "theirs.npz"), *extra]) == 0
+
+    buggy = another_adamw(golden, m_rounding_from=7)
+    buggy.save(tmp_path / "buggy.npz")
+    # where the bug first shows, found from the two independent runs alone
+    differs = buggy["m"] != theirs["m"]
+    step_i, index = np.argwhere(differs)[0]
+    capsys.readouterr()
+    assert main(["check", str(tmp_path / "buggy.npz")]) == 1
+    report = capsys.readouterr().out
+    assert f"step {step_i + 1}, m[{index}]" in report and "of bf16" in report
+    d = check_trace(tmp_path / "buggy.npz").divergence
+    assert (d.step, d.component, d.index) == (step_i + 1, "m", (index,)) and step_i + 1 >= 7
+    assert (d.theirs, d.ours) == (buggy["m"][step_i, index], theirs["m"][step_i, index])
+    assert d.ulps in (0.5, 1.0)  # toward zero vs nearest: one bf16 spacing apart
