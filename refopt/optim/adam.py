@@ -18,7 +18,6 @@ from typing import NamedTuple
 import numpy as np
 
 from refopt.optim._common import (
-    Params,
     check_beta,
     check_bool,
     check_choice,
@@ -47,8 +46,8 @@ class AdamState(NamedTuple):
     """
 
     count: int
-    m: Params
-    v: Params
+    m: np.ndarray | dict[str, np.ndarray]
+    v: np.ndarray | dict[str, np.ndarray]
 
 
 def analysed_step_size(lr: float, b1: float, b2: float, t: int) -> float:

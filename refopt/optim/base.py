@@ -63,7 +63,7 @@ class Optimizer:
     precision: Precision
     nonfinite: str = "raise"
 
-    def init(self, params: Params) -> Any:
+    def init(self, params: np.ndarray | dict[str, np.ndarray]) -> Any:
         """Zero moments shaped like ``params``.
 
         Parameters
@@ -106,7 +106,7 @@ class Optimizer:
         w, *moments, u = (build(keys, list(col)) for col in zip(*leaves))
         return StepResult(w, self.state_type(t, *moments), u)
 
-    def moments(self, state: Any) -> dict[str, Params]:
+    def moments(self, state: Any) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
         """The stored moments of ``state`` by component name.
 
         Parameters
@@ -131,7 +131,7 @@ class Optimizer:
         """
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "precision"}  # type: ignore[arg-type]
 
-    def step(self, params: Params, grads: Params, state: Any) -> StepResult:
+    def step(self, params: np.ndarray | dict[str, np.ndarray], grads: np.ndarray | dict[str, np.ndarray], state: Any) -> StepResult:
         """One optimizer step, also returning the update.
 
         Parameters
@@ -177,7 +177,7 @@ class Optimizer:
             return StepResult(params, state, tree_map(np.zeros_like, params), True)
         raise nonfinite_error(bad, t)
 
-    def update(self, params: Params, grads: Params, state: Any) -> tuple[Params, Any]:
+    def update(self, params: np.ndarray | dict[str, np.ndarray], grads: np.ndarray | dict[str, np.ndarray], state: Any) -> tuple[np.ndarray | dict[str, np.ndarray], Any]:
         """One optimizer step.
 
         Parameters

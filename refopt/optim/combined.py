@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from refopt.optim._common import Params, StepResult, as_tree, keys_of
 from refopt.optim.adam import Adam, AdamState
 from refopt.optim.base import Optimizer
@@ -79,7 +81,7 @@ class MuonAdam(Optimizer):
             raise TypeError("muon_adam needs params as a dict of named arrays")
         return tree
 
-    def init(self, params: Params) -> MuonAdamState:
+    def init(self, params: np.ndarray | dict[str, np.ndarray]) -> MuonAdamState:
         """Initial states of both parts.
 
         Parameters
@@ -116,7 +118,7 @@ class MuonAdam(Optimizer):
             if keys:
                 opt._check_state(_sub(tree, keys), sub)  # type: ignore[arg-type]
 
-    def moments(self, state: MuonAdamState) -> dict[str, Params]:
+    def moments(self, state: MuonAdamState) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
         """The momentum of every parameter (``"m"``) and Adam's second moments (``"v"``).
 
         Parameters

@@ -54,7 +54,7 @@ class MuonState(NamedTuple):
     """
 
     count: int
-    m: Params
+    m: np.ndarray | dict[str, np.ndarray]
 
 
 def shape_scale(shape: tuple[int, int], scale: str) -> float:
@@ -110,7 +110,7 @@ class Muon(Optimizer):
     name = "muon"
     state_type = MuonState
 
-    def init(self, params: Params) -> MuonState:
+    def init(self, params: np.ndarray | dict[str, np.ndarray]) -> MuonState:
         """Zero momentum shaped like ``params`` (every leaf must be 2-D).
 
         Parameters
