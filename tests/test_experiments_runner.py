@@ -146,12 +146,21 @@ def test_resume_after_kill_9(tmp_path, jobs):
 
 def test_dask_local_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
+    from refopt.experiments.cells import trajectory_cell
+
+    # a real sweep too: stochastic rounding, Adam and Muon (SVD) on a small Rosenbrock
+    real = [{"shape": [4, 6], "steps": 30, "every": 10, "format": f"M{m}", "optimizer": o,
+             "components": "WGm", "rounding": "stochastic"} for m in (2, 4) for o in ("adam", "muon")]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
             rd = run_cells(noisy_cell, GRID, tmp_path / "dask", study="t", seed=3,
                            executor=client.get_executor(), progress=False)
+            sd = run_cells(trajectory_cell, real, tmp_path / "dask", study="r", seed=5,
+                           executor=client.get_executor(), progress=False)
     r1 = run_cells(noisy_cell, GRID, tmp_path / "one", study="t", seed=3, progress=False)
+    s1 = run_cells(trajectory_cell, real, tmp_path / "one", study="r", seed=5, progress=False)
     assert [r["result"] for r in rd] == [r["result"] for r in r1]
+    assert [r["result"] for r in sd] == [r["result"] for r in s1]
 
 
 def test_single_threaded_blas_limits_and_restores():
