@@ -204,7 +204,7 @@ def _plot_floors(records: list[dict[str, Any]], stem: Path, bounds: dict[str, li
     ax2.set(xscale="log", yscale="log", xlabel="horizon T", ylabel="sqrt of the bound on E||grad F(x_tau)||^2",
             title="(b) the bound's prediction" if bounds else "(b) bound unavailable")
     if bounds:
-        ax2.legend(fontsize=8)
+        ax2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: the curves fill the panel
     return _save(fig, stem)
 
 
