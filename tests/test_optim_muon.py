@@ -171,6 +171,9 @@ def test_bad_input() -> None:
         opt.update(w, np.eye(2, dtype=np.int32), opt.init(w))
     with pytest.raises(FloatingPointError, match="grads"):
         opt.update(w, np.full((2, 2), np.inf), MuonState(0, w))
+    fp16 = muon(0.1, precision=Precision(m="fp16"))  # 0.05 * 1e7 overflows fp16: M = inf
+    with pytest.raises(FloatingPointError, match="m contains NaN or infinity at step 1"):
+        fp16.update(w, np.full((2, 2), 1e7), fp16.init(w))
     skip = muon(0.1, nonfinite="skip")
     r = skip.step(w, np.full((2, 2), np.nan), skip.init(w))
     assert r.skipped and r.state.count == 0 and r.params is w

@@ -162,6 +162,13 @@ def test_golden_vectors_and_cli(tmp_path, capsys) -> None:
             np.testing.assert_array_equal(y, [exact(float(v), name, mode) for v in x])
     assert q["bf16/nearest_even/output_bits"][list(q["bf16/input"]).index(1.0)] == "0x3f80"
     assert len(manifest["traces"]) == 13
+    for entry in manifest["traces"]:  # every array described; the seeds regenerate the problem
+        with np.load(out / entry["file"]) as data:
+            assert set(entry["arrays"]) == set(data.files) - {"config", "steps"}
+    entry = next(e for e in manifest["traces"] if e["file"] == "adam_analysed_exact.npz")
+    rng = np.random.default_rng(entry["problem_seed"])
+    rng.uniform(size=64), rng.standard_normal(64)  # h, target
+    np.testing.assert_array_equal(Trace.load(out / entry["file"])["w"][0], rng.standard_normal(64))
     for entry in manifest["traces"]:
         path = out / entry["file"]
         assert main(["check", str(path)]) == 0

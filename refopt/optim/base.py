@@ -168,9 +168,8 @@ class Optimizer:
         if bad is None:
             with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # reported below
                 result = self._step(params, grads, state)
-            bad = first_nonfinite(result.params, "params")
-            for name, tree in self.moments(result.state).items():
-                bad = bad or first_nonfinite(tree, name)
+            for name, tree in (*self.moments(result.state).items(), ("params", result.params)):
+                bad = bad or first_nonfinite(tree, name)  # a moment first: the cause, not its effect
             if bad is None:
                 return result
         if self.nonfinite == "skip":

@@ -21,6 +21,7 @@ from refopt.formats import FloatFormat
 from refopt.formats import format as resolve_format
 from refopt.optim._common import (
     Params,
+    all_finite,
     as_tree,
     check_beta,
     check_bool,
@@ -184,7 +185,9 @@ class Muon(Optimizer):
         c = 1.0 - beta if self.momentum == "ema" else 1.0
         m_new = P.quantize_m(beta * m + c * g)  # [prf:refopt-algorithm-muon] M = Q_M(beta M + (1-beta) G^Q)
         d = c * g + beta * m_new if self.nesterov else m_new  # Nesterov look-ahead (exact)
-        u = (lr * shape_scale(w.shape, self.scale)) * self.orthogonalized(d)
+        # a non-finite momentum (e.g. overflow in the M format) has no polar factor: NaN, reported by step()
+        o = self.orthogonalized(d) if all_finite(d) else np.full_like(d, np.nan)
+        u = (lr * shape_scale(w.shape, self.scale)) * o
         w_new = w * (1.0 - lr * wd) if wd else w  # decoupled weight decay
         w_new = w_new - u
         if not self.master_weights:

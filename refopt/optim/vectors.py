@@ -200,19 +200,23 @@ def write_vectors(out: str | os.PathLike[str], *, steps: int = 20, seed: int = 0
         trace = run(oracle, opt, w0, steps, rng=seed + 1000 + i)
         name = f"{opt_name}_{policy_name}.npz"
         trace.save(root / name)
-        traces.append(_describe_trace(name, opt_name, policy_name, trace, seed + i))
+        traces.append(_describe_trace(name, opt_name, policy_name, trace, seed + i, seed + 1000 + i))
     manifest["traces"] = traces
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 
 
-def _describe_trace(name: str, opt_name: str, policy: str, trace: Trace, seed: int) -> dict[str, Any]:
+def _describe_trace(
+    name: str, opt_name: str, policy: str, trace: Trace, seed: int, noise_seed: int
+) -> dict[str, Any]:
     return {
         "file": name,
         "optimizer": opt_name,
         "policy": policy,
         "problem": "F(w) = sum h (w - target)^2 / 2 with gradient noise 0.1 N(0, 1); "
-        f"h, target, w0 from numpy default_rng({seed})",
+        f"h, target, w0 from numpy default_rng({seed}), the noise from default_rng({noise_seed})",
+        "problem_seed": seed,
+        "noise_seed": noise_seed,
         "config": trace.config,
         "arrays": {
             k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in sorted(trace.arrays.items())
