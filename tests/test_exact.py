@@ -1,4 +1,4 @@
-"""refopt.exact against hand-derived values, a set-based Fraction reference and mpmath."""
+"""refopt.exact against hand-derived values, a set-based Fraction reference and an mpmath reference."""
 
 from __future__ import annotations
 
@@ -135,24 +135,110 @@ def test_hand_derived_values(quantize_oracle) -> None:
 
 
 # ---------------------------------------------------------------------------------
-# mpmath's own correct rounding at precision M + 1 (unbounded exponent) in the normal range
+# A second, independent reference built on mpmath: mpmath's own correct rounding to
+# M + 1 significant bits (libmp.mpf_pos with rounding 'n', 'f', 'c', 'd') in the
+# normal range, fixed-point rounding (mpmath.floor / mpmath.ceil of x / quantum) below
+# it, and the overflow and special-value rules written out from the issue's text. It
+# shares no code with refopt.exact (integers and Fractions) and covers every format.
 
-_MPMATH_RND = {"nearest_even": "n", "toward_zero": "d", "up": "c", "down": "f"}
+_MP_PREC = 2300  # every float64 (2**-1074 .. 2**1024) and every grid gap, exactly
+_MP_RND = {"nearest_even": "n", "toward_zero": "d", "up": "c", "down": "f"}
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    st.floats(min_value=2.0**-1000, max_value=2.0**1000),
-    st.booleans(),
-    st.integers(0, 52),
-    st.sampled_from(sorted(_MPMATH_RND)),
-)
-def test_exact_matches_mpmath_rounding(a: float, negative: bool, M: int, mode: str) -> None:
-    x = -a if negative else a
-    man, exp = mpmath.mpf(x).man_exp
-    rounded = mpmath.libmp.from_man_exp(-man if negative else man, exp, M + 1, _MPMATH_RND[mode])
-    want = mpmath.libmp.to_float(rounded)
-    assert exact(x, FloatFormat.mantissa_only(M), mode) == want
+def _mp_to_bits(X: mpmath.mpf, bits: int, rnd: str) -> mpmath.mpf:
+    """``X`` correctly rounded by mpmath to ``bits`` significant bits (unbounded exponent)."""
+    return mpmath.mpf(mpmath.libmp.mpf_pos(X._mpf_, bits, rnd))
+
+
+def _mp_neighbours(X: mpmath.mpf, fmt: FloatFormat) -> tuple[mpmath.mpf, mpmath.mpf, mpmath.mpf]:
+    """Signed neighbours ``lo <= X <= hi`` on the unbounded-exponent grid, and its quantum."""
+    M = fmt.mantissa_bits
+    xmin = mpmath.ldexp(1, fmt.emin)
+    if abs(X) >= xmin:  # normal: mpmath rounds the binary value to M + 1 bits
+        lo, hi = (_mp_to_bits(X, M + 1, r) for r in "fc")
+        return lo, hi, mpmath.ldexp(1, mpmath.frexp(X)[1] - 1 - M)  # X's binade
+    q = mpmath.ldexp(1, fmt.emin - M) if fmt.subnormals else xmin
+    return mpmath.floor(X / q) * q, mpmath.ceil(X / q) * q, q
+
+
+def _mp_round(X: mpmath.mpf, fmt: FloatFormat, mode: str, u: float | None) -> mpmath.mpf:
+    lo, hi, q = _mp_neighbours(X, fmt)
+    if lo == hi:
+        return X
+    if mode in _MP_RND and abs(X) >= mpmath.ldexp(1, fmt.emin):
+        return _mp_to_bits(X, fmt.mantissa_bits + 1, _MP_RND[mode])
+    toward_zero, away = (lo, hi) if X > 0 else (hi, lo)
+    below, above = X - lo, hi - X
+    odd = lo if int(lo / q) % 2 else hi  # lo / q and hi / q are consecutive integers
+    if mode == "nearest_even":
+        return lo if below < above else hi if above < below else (hi if odd == lo else lo)
+    if mode == "nearest_away":
+        return lo if below < above else hi if above < below else away
+    if mode == "toward_zero":
+        return toward_zero
+    if mode == "up":
+        return hi
+    if mode == "down":
+        return lo
+    if mode == "odd":
+        return odd
+    return hi if mpmath.mpf(u) * (hi - lo) < below else lo
+
+
+def mp_reference(x: float, fmt: FloatFormat, mode: str, u: float | None = None) -> float:
+    """Correct rounding of the float64 ``x`` into ``fmt``, by mpmath (see above)."""
+    if math.isnan(x):
+        return math.nan
+    if math.isinf(x):  # the format's infinity, else its overflow policy
+        if fmt.top_binade == "ieee":
+            return x
+        return math.nan if fmt.overflow == "nan" else math.copysign(fmt.xmax, x)
+    negative = math.copysign(1.0, x) < 0
+    zero = 0.0 if fmt.top_binade == "fnuz" or not negative else -0.0
+    if x == 0:
+        return zero
+    with mpmath.workprec(_MP_PREC):
+        r = _mp_round(mpmath.mpf(x), fmt, mode, u)
+        if abs(r) > fmt.xmax:  # IEEE: a directed rounding towards zero stays finite
+            finite = mode in ("toward_zero", "odd") or mode == ("up" if negative else "down")
+            if finite or fmt.overflow == "saturate":
+                return math.copysign(fmt.xmax, x)
+            return math.nan if fmt.overflow == "nan" else math.copysign(math.inf, x)
+        return zero if r == 0 else float(r)
+
+
+def _mixed_inputs(fmt: FloatFormat, n: int, seed: int) -> np.ndarray:
+    """Random float64 values spread over the whole range of ``fmt`` and a little beyond."""
+    rng = np.random.default_rng(seed)
+    lo_exp = max(fmt.emin - fmt.mantissa_bits - 4, -1074)
+    hi_exp = min(fmt.emax + 2, 1023)
+    x = rng.uniform(1, 2, n) * np.exp2(rng.integers(lo_exp, hi_exp + 1, n).astype(np.float64))
+    return np.where(rng.random(n) < 0.5, -x, x)
+
+
+def test_exact_matches_mpmath_reference(qformat: FloatFormat, quantize_oracle) -> None:
+    """Every format, every mode: edge inputs (ties, midpoints +- tiny, subnormals, overflow) and random ones."""
+    edges = quantize_oracle.edge_inputs(qformat)
+    rng = np.random.default_rng(3)
+    if edges.size > 500:
+        edges = rng.choice(edges, 500, replace=False)
+    xs = np.concatenate([edges, _mixed_inputs(qformat, 100, 4)])
+    # uniforms: half random, half multiples of 1/16 (these hit u == (x - lo)/(hi - lo))
+    u_all = np.where(rng.random(xs.size) < 0.5, rng.random(xs.size), rng.integers(0, 16, xs.size) / 16)
+    for mode in ROUNDING_MODES:
+        us = u_all if mode == "stochastic" else [None] * xs.size
+        for x, u in zip(xs, us):
+            got = exact(float(x), qformat, mode, u=u)
+            want = mp_reference(float(x), qformat, mode, u)
+            assert _same(got, want), (mode, float(x), u, got, want)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data(), st.floats(allow_nan=False), st.sampled_from(ROUNDING_MODES), st.floats(0, 1, exclude_max=True))
+def test_exact_matches_mpmath_reference_anywhere(quantize_oracle, data, x: float, mode: str, u: float) -> None:
+    fmt = data.draw(st.sampled_from(list(quantize_oracle.formats.values())))
+    u_or_none = u if mode == "stochastic" else None
+    assert _same(exact(x, fmt, mode, u=u_or_none), mp_reference(x, fmt, mode, u_or_none))
 
 
 @settings(max_examples=200, deadline=None)
