@@ -7,9 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refopt.experiments.cells import condition_cell, condition_ratio, mlp_cell, resolve_format, trajectory_cell
+from refopt.experiments.cells import (
+    condition_cell,
+    condition_ratio,
+    mlp_cell,
+    q_for_rho,
+    resolve_format,
+    trajectory_cell,
+)
 from refopt.experiments.runner import cell_seed
-from refopt.experiments.studies import SCALES, STUDIES, _q_for_rho, get_study
+from refopt.experiments.studies import SCALES, STUDIES, get_study
 
 SMALL = {"shape": [4, 6], "steps": 30, "every": 10}
 
@@ -38,9 +45,17 @@ def test_condition_ratio_hand_values():
 @given(rho=st.floats(0.9, 1.5), family=st.sampled_from(["m", "v", "both"]))
 def test_q_for_rho_inverts_the_ratio(rho, family):
     b1, b2 = 0.9, 0.9
-    q_m, q_v = _q_for_rho(rho, b1, b2, family)
+    q_m, q_v = q_for_rho(rho, b1, b2, family)
     assert q_m >= 0 and 0 <= q_v < 1
     assert condition_ratio(b1, b2, q_m, q_v) == pytest.approx(rho, rel=1e-12)
+
+
+def test_q_for_rho_rejects_unknown_family_and_unreachable_ratio():
+    with pytest.raises(ValueError, match="family"):
+        q_for_rho(1.0, 0.9, 0.9, "w")
+    # Without errors the ratio is b1^2 / b2 = 0.9: a smaller one needs q_m < 0.
+    with pytest.raises(ValueError, match="not reachable"):
+        q_for_rho(0.5, 0.9, 0.9, "m")
 
 
 def test_trajectory_is_deterministic_and_seed_dependent():
@@ -85,7 +100,7 @@ def test_fp16_second_moment_flushes_to_zero():
 def test_condition_cell_decaying_toy_growth_rate():
     b1 = b2 = 0.9
     for rho, sign in ((0.95, -1), (1.1, 1)):
-        q_m, q_v = _q_for_rho(rho, b1, b2, "both")
+        q_m, q_v = q_for_rho(rho, b1, b2, "both")
         r = condition_cell({"problem": "decaying", "q_m": q_m, "q_v": q_v, "b1": b1, "b2": b2, "eps": 1e-300,
                             "steps": 100, "every": 1}, seed())
         rate = math.log(r["ratio"][-1] / r["ratio"][49]) / (r["t"][-1] - r["t"][49])

@@ -78,14 +78,13 @@ for T in Ts:
 # a factor :math:`\sqrt{\rho}` per step, :math:`\rho = b_1^2(1+q_M)^2/(b_2(1-q_V))`: it
 # shrinks below the condition's boundary and grows without bound above it.
 
-from refopt.experiments.cells import condition_cell, condition_ratio
-from refopt.experiments.studies import _q_for_rho
+from refopt.experiments.cells import condition_cell, condition_ratio, q_for_rho
 
 b1 = b2 = 0.9
 print(" rho    q_M=q_V   growth/step  predicted (1/2) log rho")
 cond_runs = {}
 for rho in (0.95, 0.99, 1.01, 1.05):
-    q, _ = _q_for_rho(rho, b1, b2, "both")
+    q, _ = q_for_rho(rho, b1, b2, "both")
     r = condition_cell({"problem": "decaying", "q_m": q, "q_v": q, "b1": b1, "b2": b2, "eps": 1e-300,
                         "steps": 200, "every": 2}, np.random.SeedSequence(0))
     cond_runs[rho] = r

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULTS",
     "condition_cell",
     "condition_ratio",
+    "q_for_rho",
     "mlp_cell",
     "resolve_format",
     "trajectory_cell",
@@ -302,6 +303,55 @@ def condition_ratio(b1: float, b2: float, q_m: float, q_v: float) -> float:
     """
     den = b2 * (1.0 - q_v)
     return math.inf if den <= 0 else b1**2 * (1.0 + q_m) ** 2 / den  # [prf:paper-theorem-4-5]
+
+
+def q_for_rho(rho: float, b1: float, b2: float, family: str) -> tuple[float, float]:
+    """Return the error levels ``(q_m, q_v)`` at which :func:`condition_ratio` equals ``rho``.
+
+    Parameters
+    ----------
+    rho : float
+        The target ratio, ``rho > 0`` (``rho < 1``: the condition holds).
+    b1, b2 : float
+        Adam's moment parameters, ``0 < b1`` and ``0 < b2 < 1``.
+    family : {"m", "v", "both"}
+        Which error to use: only the first moment (``q_v = 0``), only the second moment
+        (``q_m = 0``), or both at the same level (``q_m = q_v``).
+
+    Returns
+    -------
+    tuple of float
+        ``(q_m, q_v)``.
+
+    Raises
+    ------
+    ValueError
+        If ``family`` is unknown or ``rho`` is not reachable in it with
+        ``q_m >= 0`` and ``0 <= q_v < 1``.
+
+    Notes
+    -----
+    The inverse of :func:`condition_ratio` along each family: ``"m"`` solves
+    :math:`b_1^2(1+q)^2 = \rho b_2`, ``"v"`` solves :math:`b_1^2 = \rho b_2 (1-q)`, and
+    ``"both"`` takes the positive root of
+    :math:`b_1^2 q^2 + (2 b_1^2 + \rho b_2) q + b_1^2 - \rho b_2 = 0`.
+    Provenance: refopt (algebra on the paper's Theorem 4.5 condition).
+    """
+    if family == "m":
+        q_m, q_v = math.sqrt(rho * b2) / b1 - 1.0, 0.0
+    elif family == "v":
+        q_m, q_v = 0.0, 1.0 - b1**2 / (rho * b2)
+    elif family == "both":
+        a, b, c = b1**2, 2 * b1**2 + rho * b2, b1**2 - rho * b2
+        q_m = q_v = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
+    else:
+        raise ValueError(f"family must be one of 'm', 'v', 'both'; got {family!r}")
+    if q_m < 0 or not 0 <= q_v < 1:
+        raise ValueError(
+            f"rho={rho!r} is not reachable in family {family!r} with b1={b1!r}, b2={b2!r} "
+            "(it needs rho >= b1**2 / b2)"
+        )
+    return q_m, q_v
 
 
 @_cell

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from refopt.experiments.cells import q_for_rho
+
 __all__ = ["SCALES", "STUDIES", "Study", "get_study"]
 
 SCALES = ("quick", "full")
@@ -201,18 +203,6 @@ def _beta2(full: bool, data: str | None) -> Study:
     )
 
 
-def _q_for_rho(rho: float, b1: float, b2: float, family: str) -> tuple[float, float]:
-    """Return (q_m, q_v) giving ratio ``rho`` in the family "m", "v" or "both" (q_m = q_v)."""
-    if family == "m":
-        return math.sqrt(rho * b2) / b1 - 1.0, 0.0
-    if family == "v":
-        return 0.0, 1.0 - b1**2 / (rho * b2)
-    # b1^2 (1+q)^2 = rho b2 (1-q): b1^2 q^2 + (2 b1^2 + rho b2) q + b1^2 - rho b2 = 0
-    a, b, c = b1**2, 2 * b1**2 + rho * b2, b1**2 - rho * b2
-    q = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
-    return q, q
-
-
 def _condition(full: bool, data: str | None) -> Study:
     """Study 4: the condition b1^2 (1+q_M)^2 < b2 (1-q_V) on both sides of it.
 
@@ -231,7 +221,7 @@ def _condition(full: bool, data: str | None) -> Study:
     for toy in toys.values():
         for family in ("m", "v", "both"):
             for rho in rhos:
-                q_m, q_v = _q_for_rho(rho, b1, b2, family)
+                q_m, q_v = q_for_rho(rho, b1, b2, family)
                 cells.append({**toy, "q_m": round(q_m, 12), "q_v": round(q_v, 12), "b1": b1, "b2": b2})
         cells.append({**toy, "q_m": 0.0, "q_v": 0.0, "b1": b1, "b2": b2})
     return Study(
@@ -395,7 +385,7 @@ def _mlp(full: bool, data: str | None) -> Study:
     return Study(
         "mlp",
         7,
-        "4-layer MLP: Adam vs Muon at several formats (paper Figs. 8-9 in outline)",
+        "4-layer MLP: Adam vs Muon at several formats (in outline, after the paper's MLP experiment)",
         "Training loss and test accuracy of quantized Adam and quantized Muon (with an auxiliary "
         "quantized Adam for the biases) on real images.",
         "mlp",
