@@ -428,8 +428,8 @@ def get_study(name: str, scale: str = "quick", data: str | None = None) -> Study
     ----------
     name : str
         One of :data:`STUDIES`: ``"mantissa"`` (the paper's Figs. 3-4), ``"ablation"``,
-        ``"beta2"``, ``"condition"``, ``"floors"``, ``"underflow"``, ``"mlp"`` (Figs.
-        8-9 in outline).
+        ``"beta2"``, ``"condition"``, ``"floors"``, ``"underflow"``, ``"mlp"`` (the paper's MLP
+        experiment in outline).
     scale : {"quick", "full"}
         Grid size: ``"quick"`` shows each study's point in about a minute on 2 cores;
         ``"full"`` runs the paper's scale (10,000 Rosenbrock iterations).
