@@ -173,8 +173,12 @@ class Muon(Optimizer):
         Returns
         -------
         numpy.ndarray
-            :func:`refopt.optim.msign` or :func:`refopt.optim.newton_schulz` of ``D``.
+            :func:`refopt.optim.msign` or :func:`refopt.optim.newton_schulz` of ``D``;
+            all NaN when ``D`` holds a NaN or infinity (e.g. a momentum that overflowed
+            its format), which ``step`` then reports or skips.
         """
+        if not all_finite(D):
+            return np.full_like(D, np.nan)
         if self.orthogonalize == "svd":
             return msign(D, self.rtol)
         return newton_schulz(D, self.ns_steps, coefficients=self.ns_coefficients, precision=self.ns_precision)
@@ -185,9 +189,7 @@ class Muon(Optimizer):
         c = 1.0 - beta if self.momentum == "ema" else 1.0
         m_new = P.quantize_m(beta * m + c * g)  # [prf:refopt-algorithm-muon] M = Q_M(beta M + (1-beta) G^Q)
         d = c * g + beta * m_new if self.nesterov else m_new  # Nesterov look-ahead (exact)
-        # a non-finite momentum (e.g. overflow in the M format) has no polar factor: NaN, reported by step()
-        o = self.orthogonalized(d) if all_finite(d) else np.full_like(d, np.nan)
-        u = (lr * shape_scale(w.shape, self.scale)) * o
+        u = (lr * shape_scale(w.shape, self.scale)) * self.orthogonalized(d)
         w_new = w * (1.0 - lr * wd) if wd else w  # decoupled weight decay
         w_new = w_new - u
         if not self.master_weights:
