@@ -207,7 +207,7 @@ def exact(
     >>> exact(0.3, "fp4_e2m1fn", "stochastic", u=0.5)
     0.5
     """
-    fmt = _as_format(fmt)
+    fmt = _as_format(fmt, arg="fmt")
     rounding = check_rounding(rounding)
     uf = _check_u(u, rounding)
     parts = _decompose(x)

@@ -563,13 +563,16 @@ def list_formats() -> dict[str, FloatFormat]:
     return dict(_PRESETS)
 
 
-def format(name: str | FloatFormat) -> FloatFormat:  # noqa: A001 - public API name
+def format(name: str | FloatFormat, *, arg: str | None = None) -> FloatFormat:  # noqa: A001 - public API name
     """Look up a preset by name; a :class:`refopt.FloatFormat` passes through.
 
     Parameters
     ----------
     name : str or FloatFormat
         A preset name (see :func:`refopt.list_formats`) or a format.
+    arg : str, optional
+        The caller's argument name, to be named in error messages (``"fmt"`` for
+        :func:`refopt.quantize` and :func:`refopt.exact`).
 
     Returns
     -------
@@ -586,11 +589,14 @@ def format(name: str | FloatFormat) -> FloatFormat:  # noqa: A001 - public API n
     if isinstance(name, FloatFormat):
         return name
     if not isinstance(name, str):
-        raise TypeError(f"format must be a preset name or a FloatFormat; got {type(name).__name__}")
+        raise TypeError(
+            f"{arg or 'format'} must be a preset name or a FloatFormat; got {type(name).__name__}"
+        )
     try:
         return _PRESETS[name]
     except KeyError:
+        where = f"{arg}: " if arg else ""
         raise ValueError(
-            f"unknown format {name!r}; valid names: {', '.join(_PRESETS)} "
+            f"{where}unknown format {name!r}; valid names: {', '.join(_PRESETS)} "
             "(or pass a FloatFormat, e.g. FloatFormat.mantissa_only(M))"
         ) from None

@@ -766,7 +766,7 @@ def quantize(
     array([ 0.09375, -0.09375])
     """
     check_rounding(rounding)
-    fmt = _resolve_format(fmt)
+    fmt = _resolve_format(fmt, arg="fmt")
     generator = None
     if rounding == "stochastic":
         if rng is None:

@@ -1,5 +1,5 @@
 """API contract of refopt.quantize: dtypes, shapes, memory layouts, scalars, inputs never
-mutated, randomness only from ``rng``, bounded memory, and clear errors.
+mutated, randomness only from ``rng`` and bounded memory (errors: test_quantize_errors.py).
 
 The exactness of the values is verified against refopt.exact in the format tests; here a
 few samples are checked against it only for the input paths those tests do not take
@@ -58,6 +58,10 @@ def test_python_numbers_and_ints_give_float64() -> None:
     assert type(quantize(3, "fp16")) is np.float64
     assert type(quantize(0.1, "fp16")) is np.float64
     assert same(float(quantize(2**60 + 2**8, "bf16")), exact(2**60 + 2**8, "bf16"))
+    nested = quantize([[0.1, 7], [5, -0.0]], "fp4_e2m1fn")  # hand-derived: ties to even
+    assert nested.shape == (2, 2)
+    np.testing.assert_array_equal(nested, [[0.0, 6.0], [4.0, -0.0]])
+    assert np.signbit(nested[1, 1])
 
 
 @pytest.mark.parametrize("scalar", [0.1, np.float64(0.1), np.float32(0.1), np.array(0.1)])
@@ -199,11 +203,9 @@ def test_one_uniform_per_element_in_order() -> None:
     assert rng.random() == np.random.default_rng(9).random(x.size + 1)[-1]
 
 
-def test_deterministic_modes_ignore_rng_but_validate_it() -> None:
+def test_deterministic_modes_ignore_rng() -> None:
     x = wide_values(100)
     assert np.array_equal(quantize(x, "bf16", "up", rng=1), quantize(x, "bf16", "up"))
-    with pytest.raises(TypeError, match="rng"):
-        quantize(x, "bf16", rng="seed")
 
 
 # ------------------------------------------------------------------ memory
@@ -219,62 +221,3 @@ def test_peak_memory_is_bounded_not_proportional() -> None:
         finally:
             tracemalloc.stop()
         assert peak - q.nbytes < 2_000_000  # block buffers only, not a copy of x
-
-
-# ------------------------------------------------------------------ errors
-
-
-def test_unknown_rounding_lists_the_modes() -> None:
-    with pytest.raises(ValueError) as info:
-        quantize(1.0, "bf16", "nearest")
-    assert all(mode in str(info.value) for mode in MODES)
-    with pytest.raises(TypeError, match="rounding"):
-        quantize(1.0, "bf16", None)  # type: ignore[arg-type]
-
-
-def test_unknown_format_lists_the_names() -> None:
-    with pytest.raises(ValueError) as info:
-        quantize(1.0, "bf17")
-    assert "bf16" in str(info.value) and "fp8_e4m3fn" in str(info.value)
-
-
-@pytest.mark.parametrize("rng", [None])
-def test_stochastic_needs_rng(rng: None) -> None:
-    with pytest.raises(ValueError, match="rng"):
-        quantize(np.ones(3), "bf16", "stochastic", rng=rng)
-
-
-def test_negative_seed_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="rng"):
-        quantize(np.ones(3), "bf16", "stochastic", rng=-1)
-
-
-@pytest.mark.parametrize("rng", [1.5, True, "0", np.random.RandomState(0)])
-def test_rng_must_be_generator_or_int(rng: object) -> None:
-    with pytest.raises(TypeError, match="rng"):
-        quantize(np.ones(3), "bf16", "stochastic", rng=rng)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("bad", [True, np.array([True, False]), np.array([1 + 2j]),
-                                 np.array([1.0], dtype=object), "1.0", ["a"], None])
-def test_non_real_input_is_a_type_error_naming_x(bad: object) -> None:
-    with pytest.raises(TypeError, match="x"):
-        quantize(bad, "bf16")
-
-
-def test_integers_must_be_exact_in_float64() -> None:
-    with pytest.raises(ValueError, match="x"):
-        quantize(2**53 + 1, "fp64")
-    with pytest.raises(ValueError, match="x"):
-        quantize(np.array([2**62 + 1], dtype=np.int64), "fp64")
-    assert quantize(np.array([2**62], dtype=np.int64), "fp64") == 2.0**62
-
-
-@pytest.mark.parametrize("fmt", ["fp64", FloatFormat.mantissa_only(10), FloatFormat(9, 7),
-                                 FloatFormat(8, 24)])
-def test_format_too_wide_for_float32_input(fmt: object) -> None:
-    with pytest.raises(ValueError) as info:
-        quantize(np.ones(3, dtype=np.float32), fmt)  # type: ignore[arg-type]
-    message = str(info.value)
-    assert "fmt" in message and "float32" in message
-    assert quantize(np.ones(3), fmt).dtype == np.float64  # fine for float64 input

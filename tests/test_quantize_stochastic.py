@@ -1,6 +1,6 @@
 """Stochastic rounding: two neighbours only, unbiased, reproducible, equal to exact per uniform.
 
-The variant (BRIEF, :func:`refopt.quantize` docstring): with signed neighbours
+The variant (stated in the :func:`refopt.quantize` docstring): with signed neighbours
 ``lo < x < hi`` and ``u = rng.random()``, one per element in C order, the result is ``hi``
 iff ``u < (x - lo) / (hi - lo)``.
 """
