@@ -83,7 +83,7 @@ class Optimizer:
     def _check_state(self, params: Params, state: Any) -> None:
         kind = self.state_type.__name__
         if not isinstance(state, self.state_type):
-            raise TypeError(f"state must be a {kind} (from {type(self).__name__}.init), got {type(state).__name__}")
+            raise TypeError(f"state must be of type {kind} (from {type(self).__name__}.init), got {type(state).__name__}")
         for field in state._fields[1:]:
             check_same_structure(params, as_tree(getattr(state, field), f"state.{field}"), "params", f"state.{field}")
 
