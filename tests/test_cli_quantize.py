@@ -45,6 +45,16 @@ def test_quantize_shows_value_bits_and_errors(capsys: pytest.CaptureFixture[str]
     assert "quantized        nan" in over and "policy 'nan'" in over and "0x7F" in over
 
 
+def test_quantize_negative_values_are_values_not_options(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = _run(capsys, "quantize", "-1e-9", "-0x1.8p-3", "-inf", "-f", "fp8_e4m3fn")
+    assert status == 0, err
+    tiny, hexval, inf = out.split("\n\n")[1:]
+    assert "quantized        -0.0" in tiny  # below half the smallest subnormal 2^-10
+    # -1.5 * 2^-3: sign 1, exponent field -3 + 7 = 4, mantissa .100
+    assert "quantized        -0.1875" in hexval and "1 | 0100 | 100" in hexval and "0xA4" in hexval
+    assert "quantized        nan" in inf and "no infinity" in inf
+
+
 def test_quantize_mantissa_only_and_directed(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _run(capsys, "quantize", "0.1", "-f", "mantissa_only(3)", "-r", "up")
     assert status == 0

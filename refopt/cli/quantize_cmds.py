@@ -10,6 +10,10 @@ from fractions import Fraction
 
 _MANTISSA_ONLY = re.compile(r"mantissa_only\((\d+)\)$")
 _DIGITS_SHOWN = 40
+_NEGATIVE_VALUE = re.compile(
+    r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^-(inf|infinity|nan)$|^-0[xX][0-9a-fA-F.]+([pP][+-]?\d+)?$",
+    re.IGNORECASE,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a hex float such as 0x1.8p-3) once into --format, and show the result, its exact "
         "decimal value, its bit fields, and the relative error next to the unit roundoff.",
     )
+    # negative VALUEs such as -1e-9, -inf or -0x1p-3 are values, not options
+    q._negative_number_matcher = _NEGATIVE_VALUE  # the hook argparse itself consults
     q.add_argument("values", nargs="+", metavar="VALUE", help="numbers to round")
     q.add_argument("--format", "-f", dest="fmt", required=True, metavar="NAME",
                    help="a preset (see 'refopt formats') or mantissa_only(M)")
