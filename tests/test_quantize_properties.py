@@ -6,7 +6,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from refopt import ROUNDING_MODES, FloatFormat, quantize
@@ -32,6 +32,16 @@ def _inputs(fmt: FloatFormat) -> st.SearchStrategy[float]:
     return st.one_of(_near_range(fmt), st.floats(allow_nan=False))
 
 
+def _draw_format(data: st.DataObject, oracle) -> FloatFormat:
+    return oracle.formats[data.draw(st.sampled_from(sorted(oracle.formats)))]
+
+
+def _draw(data: st.DataObject, oracle, max_size: int = 8, min_size: int = 1) -> tuple[FloatFormat, np.ndarray]:
+    """A test format and an array of inputs for it."""
+    fmt = _draw_format(data, oracle)
+    return fmt, np.array(data.draw(st.lists(_inputs(fmt), min_size=min_size, max_size=max_size)))
+
+
 def _q(x: object, fmt: FloatFormat, mode: str, seed: int = 0) -> np.ndarray:
     return quantize(x, fmt, mode, rng=seed if mode == "stochastic" else None)
 
@@ -39,8 +49,7 @@ def _q(x: object, fmt: FloatFormat, mode: str, seed: int = 0) -> np.ndarray:
 @EXAMPLES
 @given(data=st.data(), mode=st.sampled_from(ROUNDING_MODES))
 def test_idempotent(data: st.DataObject, mode: str, quantize_oracle) -> None:
-    fmt = quantize_oracle.formats[data.draw(st.sampled_from(sorted(quantize_oracle.formats)))]
-    x = np.array(data.draw(st.lists(_inputs(fmt), min_size=1, max_size=8)))
+    fmt, x = _draw(data, quantize_oracle)
     once = _q(x, fmt, mode)
     twice = _q(once, fmt, mode, seed=1)
     np.testing.assert_array_equal(once, twice)
@@ -49,8 +58,8 @@ def test_idempotent(data: st.DataObject, mode: str, quantize_oracle) -> None:
 @EXAMPLES
 @given(data=st.data(), mode=st.sampled_from(DETERMINISTIC))
 def test_monotone(data: st.DataObject, mode: str, quantize_oracle) -> None:
-    fmt = quantize_oracle.formats[data.draw(st.sampled_from(sorted(quantize_oracle.formats)))]
-    x = np.sort(np.array(data.draw(st.lists(_inputs(fmt), min_size=2, max_size=8))))
+    fmt, x = _draw(data, quantize_oracle, min_size=2)
+    x = np.sort(x)
     q = _q(x, fmt, mode)
     finite = q[~np.isnan(q)]  # NaN marks overflow under the "nan" policy
     assert np.all(finite[1:] >= finite[:-1]), (x, q)
@@ -59,8 +68,7 @@ def test_monotone(data: st.DataObject, mode: str, quantize_oracle) -> None:
 @EXAMPLES
 @given(data=st.data())
 def test_negation_symmetry(data: st.DataObject, quantize_oracle) -> None:
-    fmt = quantize_oracle.formats[data.draw(st.sampled_from(sorted(quantize_oracle.formats)))]
-    x = np.array(data.draw(st.lists(_inputs(fmt), min_size=1, max_size=8)))
+    fmt, x = _draw(data, quantize_oracle)
     for mode in SYMMETRIC:
         np.testing.assert_array_equal(_q(-x, fmt, mode), -_q(x, fmt, mode))
     np.testing.assert_array_equal(_q(-x, fmt, "up"), -_q(x, fmt, "down"))
@@ -69,8 +77,7 @@ def test_negation_symmetry(data: st.DataObject, quantize_oracle) -> None:
 @EXAMPLES
 @given(data=st.data(), mode=st.sampled_from(ROUNDING_MODES))
 def test_results_are_representable(data: st.DataObject, mode: str, quantize_oracle) -> None:
-    fmt = quantize_oracle.formats[data.draw(st.sampled_from(sorted(quantize_oracle.formats)))]
-    x = np.array(data.draw(st.lists(_inputs(fmt), min_size=1, max_size=8)))
+    fmt, x = _draw(data, quantize_oracle)
     for r in _q(x, fmt, mode).tolist():
         if math.isfinite(r):
             fmt.encode(r)  # ValueError if r is not a value of fmt
@@ -86,10 +93,9 @@ def test_relative_error_bound_paper_assumption_3_1(data: st.DataObject, mode: st
     Provenance: paper (Assumption 3.1), with refopt's mode-dependent q: 2**-(M+1) for
     round-to-nearest, 2**-M for the others (the paper's q = 2**-M covers all of them).
     """
-    fmt = quantize_oracle.formats[data.draw(st.sampled_from(sorted(quantize_oracle.formats)))]
+    fmt = _draw_format(data, quantize_oracle)
     x = data.draw(_near_range(fmt))
-    if not fmt.xmin <= abs(x) <= fmt.xmax:
-        return
+    assume(fmt.xmin <= abs(x) <= fmt.xmax)
     q = float(_q(x, fmt, mode, seed=data.draw(st.integers(0, 2**32))))
     assert abs(Fraction(q) - Fraction(x)) <= Fraction(fmt.unit_roundoff(mode)) * abs(Fraction(x))
 
@@ -97,8 +103,7 @@ def test_relative_error_bound_paper_assumption_3_1(data: st.DataObject, mode: st
 @EXAMPLES
 @given(data=st.data())
 def test_directed_modes_are_directed(data: st.DataObject, quantize_oracle) -> None:
-    fmt = quantize_oracle.formats[data.draw(st.sampled_from(sorted(quantize_oracle.formats)))]
-    x = np.array(data.draw(st.lists(_inputs(fmt), min_size=1, max_size=8)))
+    fmt, x = _draw(data, quantize_oracle)
     x = x[np.isfinite(x)]  # infinities follow the format's policy, not a direction
     up, down, rz = _q(x, fmt, "up"), _q(x, fmt, "down"), _q(x, fmt, "toward_zero")
     directed = (np.abs(x) <= fmt.xmax) | (fmt.overflow != "saturate")  # saturation caps
@@ -111,8 +116,7 @@ def test_directed_modes_are_directed(data: st.DataObject, quantize_oracle) -> No
 @EXAMPLES
 @given(data=st.data(), mode=st.sampled_from(ROUNDING_MODES))
 def test_agrees_with_exact_on_random_inputs(data: st.DataObject, mode: str, quantize_oracle) -> None:
-    fmt = quantize_oracle.formats[data.draw(st.sampled_from(sorted(quantize_oracle.formats)))]
-    x = np.array(data.draw(st.lists(_inputs(fmt), min_size=1, max_size=16)))
+    fmt, x = _draw(data, quantize_oracle, 16)
     seed = data.draw(st.integers(0, 2**32))
     u = np.random.default_rng(seed).random(x.size) if mode == "stochastic" else None
     want = quantize_oracle.exact_array(x, fmt, mode, u)
