@@ -196,6 +196,14 @@ def test_bad_inputs_to_update() -> None:
         opt.update(w, np.ones(3, dtype=np.int64), s)
     with pytest.raises(TypeError, match="complex"):
         opt.update(w, np.ones(3, dtype=complex), s)
+    with pytest.raises(TypeError, match="grads must be a real floating-point array, got dtype bool"):
+        opt.update(w, np.ones(3, dtype=bool), s)
+    with pytest.raises(TypeError, match="state.v must be a real floating-point array"):
+        opt.update(w, w, AdamState(0, np.zeros(3), np.zeros(3, dtype=np.int64)))
+    with pytest.raises(TypeError, match=r"params\['a'\] must be a real floating-point array"):
+        opt.update({"a": np.ones(2, dtype=np.int8)}, {"a": np.ones(2)}, opt.init({"a": np.ones(2)}))
+    w32, _ = opt.update(w.astype(np.float32), w, s)  # float widths mix: converted exactly
+    assert w32.dtype == np.float64
     with pytest.raises(ValueError, match="keys"):
         opt.update({"a": w}, {"b": w}, opt.init({"a": w}))
     with pytest.raises(ValueError, match="must be a dict"):

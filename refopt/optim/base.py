@@ -140,7 +140,9 @@ class Optimizer:
             Current parameters (real floating-point; converted exactly to float64).
         grads : numpy.ndarray or dict of numpy.ndarray
             The quantized gradient :math:`g^Q`, same structure and shapes as
-            ``params``.
+            ``params``. Floating-point widths may differ from ``params`` (every
+            input is converted exactly to float64, and so are the results);
+            integer, bool, complex or object data is refused.
         state : NamedTuple
             The optimizer state from :meth:`init` or a previous step.
 
@@ -155,7 +157,8 @@ class Optimizer:
             If structures or shapes disagree, or the state does not belong to this
             optimizer.
         TypeError
-            If an input is not real floating-point data.
+            If an input (``params``, ``grads`` or a state array) is not real
+            floating-point data; the message names it.
         FloatingPointError
             If ``grads`` or a new state or parameter is NaN or infinite and
             ``nonfinite="raise"`` (the default).
