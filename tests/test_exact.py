@@ -6,6 +6,7 @@ import bisect
 import functools
 import math
 from fractions import Fraction
+from typing import Any, Callable
 
 import mpmath
 import numpy as np
@@ -23,6 +24,33 @@ def _same(got: float, want: float) -> bool:
 
 
 # ---------------------------------------------------------------------------------
+# The issue's rules around the one rounding, written out once for both references below:
+# NaN, infinities, overflow (IEEE semantics for the directed modes), signed zeros.
+
+
+def by_the_rules(x: float, fmt: FloatFormat, mode: str, rounded: Callable[[], Any]) -> float:
+    """``rounded()`` (the signed rounding of a finite ``x != 0`` with an unbounded
+    exponent range, exact) turned into the result the format can hold."""
+    if math.isnan(x):
+        return math.nan
+    if math.isinf(x):  # the format's infinity, else its overflow policy
+        if fmt.top_binade == "ieee":
+            return x
+        return math.nan if fmt.overflow == "nan" else math.copysign(fmt.xmax, x)
+    negative = math.copysign(1.0, x) < 0
+    zero = 0.0 if fmt.top_binade == "fnuz" or not negative else -0.0
+    if x == 0:
+        return zero
+    r = rounded()
+    if abs(r) > fmt.xmax:  # a directed rounding towards zero stays finite
+        finite = mode in ("toward_zero", "odd") or mode == ("up" if negative else "down")
+        if finite or fmt.overflow == "saturate":
+            return math.copysign(fmt.xmax, x)
+        return math.nan if fmt.overflow == "nan" else math.copysign(math.inf, x)
+    return zero if r == 0 else float(r)
+
+
+# ---------------------------------------------------------------------------------
 # An independent reference: round by searching the sorted set of representable values.
 
 
@@ -34,61 +62,43 @@ def _grid(fmt: FloatFormat) -> list[Fraction]:
     return vals
 
 
-def reference(x: float, fmt: FloatFormat, mode: str, u: float | None = None) -> float:
-    """Correct rounding by bisection in the value set (formats of at most 12 bits).
+def _set_round(X: Fraction, fmt: FloatFormat, mode: str, u: float | None) -> Fraction:
+    """Bisection in the value set; beyond its last point any value above xmax will do.
 
     Parity for ties and round-to-odd: the neighbours ``lo < hi`` are consecutive
     multiples of ``q = hi - lo``; ``lo/q`` and ``hi/q`` give the parities.
     """
-    if math.isnan(x):
-        return math.nan
-    if math.isinf(x):
-        if fmt.has_inf:
-            return x
-        return math.nan if fmt.overflow == "nan" else math.copysign(fmt.xmax, x)
     grid = _grid(fmt)
-    xmax = grid[-2]
-    neg = math.copysign(1.0, x) < 0
-    a = abs(Fraction(x))
+    a = abs(X)
     i = bisect.bisect_left(grid, a)
     if i < len(grid) and grid[i] == a:
-        mag = a
-    elif i == len(grid):  # beyond the first point above xmax: every rounding exceeds xmax
-        mag = grid[-1] + 1
+        return X
+    if i == len(grid):  # beyond the first point above xmax: every rounding exceeds xmax
+        return X
+    lo, hi = grid[i - 1], grid[i]
+    lo_odd = (lo / (hi - lo)).numerator % 2 == 1
+    s_lo, s_hi = (-hi, -lo) if X < 0 else (lo, hi)  # signed neighbours
+    if mode == "nearest_even":
+        d = (a - lo) - (hi - a)
+        mag = lo if d < 0 or (d == 0 and not lo_odd) else hi
+    elif mode == "nearest_away":
+        mag = lo if (a - lo) < (hi - a) else hi
+    elif mode == "toward_zero":
+        mag = lo
+    elif mode == "odd":
+        mag = lo if lo_odd else hi
+    elif mode == "up":
+        return s_hi
+    elif mode == "down":
+        return s_lo
     else:
-        lo, hi = grid[i - 1], grid[i]
-        q = hi - lo
-        lo_odd = (lo / q).numerator % 2 == 1
-        # signed neighbours
-        s_lo, s_hi = (-hi, -lo) if neg else (lo, hi)
-        X = -a if neg else a
-        if mode == "nearest_even":
-            d = (a - lo) - (hi - a)
-            mag = lo if d < 0 or (d == 0 and not lo_odd) else hi
-        elif mode == "nearest_away":
-            mag = lo if (a - lo) < (hi - a) else hi
-        elif mode == "toward_zero":
-            mag = lo
-        elif mode == "up":
-            mag = abs(s_hi)
-        elif mode == "down":
-            mag = abs(s_lo)
-        elif mode == "odd":
-            mag = lo if lo_odd else hi
-        else:
-            assert u is not None
-            mag = abs(s_hi) if Fraction(u) < (X - s_lo) / (s_hi - s_lo) else abs(s_lo)
-    if mag > xmax:
-        saturates = mode in ("toward_zero", "odd") or (mode == "up" and neg) or (
-            mode == "down" and not neg
-        )
-        if saturates or fmt.overflow == "saturate":
-            return -fmt.xmax if neg else fmt.xmax
-        return math.nan if fmt.overflow == "nan" else (-math.inf if neg else math.inf)
-    value = float(mag)
-    if value == 0:
-        return -0.0 if neg and fmt.top_binade != "fnuz" else 0.0
-    return -value if neg else value
+        return s_hi if Fraction(u) < (X - s_lo) / (s_hi - s_lo) else s_lo
+    return -mag if X < 0 else mag
+
+
+def reference(x: float, fmt: FloatFormat, mode: str, u: float | None = None) -> float:
+    """Correct rounding by bisection in the value set (formats of at most 12 bits)."""
+    return by_the_rules(x, fmt, mode, lambda: _set_round(Fraction(x), fmt, mode, u))
 
 
 SMALL_FORMATS = [f for f in ("fp8_e4m3", "fp8_e4m3fn", "fp8_e4m3fnuz", "fp8_e5m2",
@@ -138,8 +148,8 @@ def test_hand_derived_values(quantize_oracle) -> None:
 # A second, independent reference built on mpmath: mpmath's own correct rounding to
 # M + 1 significant bits (libmp.mpf_pos with rounding 'n', 'f', 'c', 'd') in the
 # normal range, fixed-point rounding (mpmath.floor / mpmath.ceil of x / quantum) below
-# it, and the overflow and special-value rules written out from the issue's text. It
-# shares no code with refopt.exact (integers and Fractions) and covers every format.
+# it, then by_the_rules. It shares no code with refopt.exact (integers and Fractions)
+# and covers every format.
 
 _MP_PREC = 2300  # every float64 (2**-1074 .. 2**1024) and every grid gap, exactly
 _MP_RND = {"nearest_even": "n", "toward_zero": "d", "up": "c", "down": "f"}
@@ -187,24 +197,8 @@ def _mp_round(X: mpmath.mpf, fmt: FloatFormat, mode: str, u: float | None) -> mp
 
 def mp_reference(x: float, fmt: FloatFormat, mode: str, u: float | None = None) -> float:
     """Correct rounding of the float64 ``x`` into ``fmt``, by mpmath (see above)."""
-    if math.isnan(x):
-        return math.nan
-    if math.isinf(x):  # the format's infinity, else its overflow policy
-        if fmt.top_binade == "ieee":
-            return x
-        return math.nan if fmt.overflow == "nan" else math.copysign(fmt.xmax, x)
-    negative = math.copysign(1.0, x) < 0
-    zero = 0.0 if fmt.top_binade == "fnuz" or not negative else -0.0
-    if x == 0:
-        return zero
     with mpmath.workprec(_MP_PREC):
-        r = _mp_round(mpmath.mpf(x), fmt, mode, u)
-        if abs(r) > fmt.xmax:  # IEEE: a directed rounding towards zero stays finite
-            finite = mode in ("toward_zero", "odd") or mode == ("up" if negative else "down")
-            if finite or fmt.overflow == "saturate":
-                return math.copysign(fmt.xmax, x)
-            return math.nan if fmt.overflow == "nan" else math.copysign(math.inf, x)
-        return zero if r == 0 else float(r)
+        return by_the_rules(x, fmt, mode, lambda: _mp_round(mpmath.mpf(x), fmt, mode, u))
 
 
 def _mixed_inputs(fmt: FloatFormat, n: int, seed: int) -> np.ndarray:
