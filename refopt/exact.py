@@ -184,11 +184,13 @@ def exact(
     ``nearest_even`` maps 464 to 448 (tie, 448 is even) and 465 to NaN.
 
     **Arithmetic and verification.** The value of ``x`` is read exactly as
-    :math:`m\\,2^{e}` and rounded with Python integers and :class:`fractions.Fraction`
-    only; the tests check it, format by format and mode by mode, against mpmath's own
-    correct rounding (``mpmath.libmp.mpf_pos`` to :math:`M + 1` bits in the normal
-    range, ``mpmath.floor``/``mpmath.ceil`` on the subnormal grid), as the module
-    docstring of ``refopt/exact.py`` details.
+    :math:`m\\,2^{e}` (integers :math:`m, e`) and rounded with Python integers and
+    ``fractions.Fraction`` only: no floating-point operation touches it before the
+    final, exact ``math.ldexp``. The tests check it, for every preset and test format
+    and every mode, against mpmath's own correct rounding (``mpmath.libmp.mpf_pos`` to
+    :math:`M + 1` bits with rounding ``'n'``, ``'f'``, ``'c'``, ``'d'`` in the normal
+    range, ``mpmath.floor``/``mpmath.ceil`` on the subnormal grid) and against
+    bisection in the set of all values of every format of at most 12 bits.
 
     **Special values.** NaN gives NaN (also for formats without a NaN code). Infinity
     gives the same infinity in formats that have one (``top_binade="ieee"``, whatever
