@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -83,7 +85,7 @@ def test_adamw_decay_vanishes_in_bf16() -> None:
     ],
 )
 def test_bit_exact_against_torch_50_steps(decoupled: bool, wd: float, lr: float, b1: float, shape) -> None:
-    torch = pytest.importorskip("torch")
+    torch = importlib.import_module("torch") if os.environ.get("CI") else pytest.importorskip("torch")  # CI must run it
     if wd and not decoupled and torch.backends.cpu.get_cpu_capability() != "AVX512":
         pytest.skip("the L2-decay scalar tail width was measured on AVX512 only")
     rng = np.random.default_rng(1)
