@@ -83,7 +83,8 @@ class Optimizer:
     def _check_state(self, params: Params, state: Any) -> None:
         kind = self.state_type.__name__
         if not isinstance(state, self.state_type):
-            raise TypeError(f"state must be of type {kind} (from {type(self).__name__}.init), got {type(state).__name__}")
+            got = type(state).__name__
+            raise TypeError(f"state must be of type {kind} (from {type(self).__name__}.init), got {got}")
         for field in state._fields[1:]:
             check_same_structure(params, as_tree(getattr(state, field), f"state.{field}"), "params", f"state.{field}")
 
@@ -129,9 +130,12 @@ class Optimizer:
         dict
             Field name to value.
         """
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "precision"}  # type: ignore[arg-type]
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        return {f.name: getattr(self, f.name) for f in fields if f.name != "precision"}
 
-    def step(self, params: np.ndarray | dict[str, np.ndarray], grads: np.ndarray | dict[str, np.ndarray], state: Any) -> StepResult:
+    def step(
+        self, params: np.ndarray | dict[str, np.ndarray], grads: np.ndarray | dict[str, np.ndarray], state: Any
+    ) -> StepResult:
         """One optimizer step, also returning the update.
 
         Parameters
@@ -179,7 +183,9 @@ class Optimizer:
             return StepResult(params, state, tree_map(np.zeros_like, params), True)
         raise nonfinite_error(bad, t)
 
-    def update(self, params: np.ndarray | dict[str, np.ndarray], grads: np.ndarray | dict[str, np.ndarray], state: Any) -> tuple[np.ndarray | dict[str, np.ndarray], Any]:
+    def update(
+        self, params: np.ndarray | dict[str, np.ndarray], grads: np.ndarray | dict[str, np.ndarray], state: Any
+    ) -> tuple[np.ndarray | dict[str, np.ndarray], Any]:
         """One optimizer step.
 
         Parameters
