@@ -332,9 +332,9 @@ def q_for_rho(rho: float, b1: float, b2: float, family: str) -> tuple[float, flo
     Notes
     -----
     The inverse of :func:`condition_ratio` along each family: ``"m"`` solves
-    :math:`b_1^2(1+q)^2 = \rho b_2`, ``"v"`` solves :math:`b_1^2 = \rho b_2 (1-q)`, and
+    :math:`b_1^2(1+q)^2 = \\rho b_2`, ``"v"`` solves :math:`b_1^2 = \\rho b_2 (1-q)`, and
     ``"both"`` takes the positive root of
-    :math:`b_1^2 q^2 + (2 b_1^2 + \rho b_2) q + b_1^2 - \rho b_2 = 0`.
+    :math:`b_1^2 q^2 + (2 b_1^2 + \\rho b_2) q + b_1^2 - \\rho b_2 = 0`.
     Provenance: refopt (algebra on the paper's Theorem 4.5 condition).
     """
     if family == "m":
