@@ -1,7 +1,7 @@
 """Shared plumbing of the optimizers: parameter trees, argument checks, finiteness.
 
-Parameters are either one float64 array or a ``dict`` mapping names to float64
-arrays. Every function here walks dicts in **sorted key order**, so the order of the
+Parameters are either one array or a ``dict`` mapping names to arrays, of the
+optimizer's working dtype (float64 by default, or float32). Every function here walks dicts in **sorted key order**, so the order of the
 random draws of stochastic rounding does not depend on how a dict was built.
 """
 
@@ -18,6 +18,8 @@ Params = Union[np.ndarray, dict[str, np.ndarray]]
 """One array or a dict of named arrays (the optimizers' parameter "tree")."""
 
 NONFINITE_POLICIES = ("raise", "skip")
+F64 = np.dtype(np.float64)
+F32 = np.dtype(np.float32)
 
 
 class StepResult(NamedTuple):
@@ -91,16 +93,18 @@ def check_bool(name: str, value: object) -> bool:
     return bool(value)
 
 
-def as_float64(x: object, name: str) -> np.ndarray:
-    """Return ``x`` as a float64 array (exact conversion) or raise naming ``name``.
+def as_float(x: object, name: str, dtype: np.dtype = F64) -> np.ndarray:
+    """Return ``x`` as an array of ``dtype`` (float64 or float32) or raise naming ``name``.
 
-    Real floating arrays of any width and sequences of real numbers are accepted;
-    bool, integer arrays, complex and object data are refused.
+    Real floating arrays of any width and sequences of real numbers are accepted and
+    converted with NumPy's rounding to nearest (exact when ``dtype`` is at least as
+    wide as the input); an array already of ``dtype`` is returned as is. Bool, integer
+    arrays, complex and object data are refused.
     """
     if isinstance(x, np.ndarray):
         if x.dtype.kind != "f":
             raise TypeError(f"{name} must be a real floating-point array, got dtype {x.dtype}")
-        return x if x.dtype == np.float64 else x.astype(np.float64)
+        return x if x.dtype == dtype else x.astype(dtype)
     if isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{name} must be real floating-point data, got bool")
     try:
@@ -109,7 +113,7 @@ def as_float64(x: object, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be array-like real numbers: {exc}") from None
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must be real floating-point data, got dtype {arr.dtype}")
-    return arr.astype(np.float64)
+    return arr.astype(dtype)
 
 
 def keys_of(tree: Params) -> list[str | None]:
@@ -140,8 +144,8 @@ def label(name: str, key: str | None) -> str:
     return name if key is None else f"{name}[{key!r}]"
 
 
-def as_tree(tree: object, name: str) -> Params:
-    """Validate a parameter tree and return it with float64 leaves.
+def as_tree(tree: object, name: str, dtype: np.dtype = F64) -> Params:
+    """Validate a parameter tree and return it with leaves of ``dtype`` (see :func:`as_float`).
 
     Raises
     ------
@@ -158,9 +162,9 @@ def as_tree(tree: object, name: str) -> Params:
         for k in tree:
             if not isinstance(k, str):
                 raise TypeError(f"{name} keys must be str, got {type(k).__name__}")
-            out[k] = as_float64(tree[k], label(name, k))
+            out[k] = as_float(tree[k], label(name, k), dtype)
         return out
-    return as_float64(tree, name)
+    return as_float(tree, name, dtype)
 
 
 def check_same_structure(ref: Params, other: Params, ref_name: str, name: str) -> None:

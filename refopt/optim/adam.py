@@ -3,7 +3,8 @@
 Signatures::
 
     adam(lr, b1=0.9, b2=0.999, eps=1e-8, *, variant="analysed", weight_decay=0.0,
-         decoupled=False, precision=None, master_weights=True, nonfinite="raise") -> Adam
+         decoupled=False, precision=None, master_weights=True, nonfinite="raise",
+         dtype=np.float64) -> Adam
     Adam.init(params) -> AdamState(count, m, v)
     Adam.update(params, grads, state) -> (params, state)
     Adam.step(params, grads, state) -> StepResult(params, state, update, skipped)
@@ -18,13 +19,14 @@ from typing import NamedTuple
 import numpy as np
 
 from refopt.optim._common import (
+    F64,
     check_beta,
     check_bool,
     check_choice,
     check_nonnegative,
     check_positive,
 )
-from refopt.optim.base import Optimizer, as_precision, check_nonfinite_policy
+from refopt.optim.base import Optimizer, as_precision, check_dtype, check_nonfinite_policy
 from refopt.optim.precision import Precision
 
 __all__ = ["ADAM_VARIANTS", "Adam", "AdamState", "adam", "analysed_step_size"]
@@ -94,6 +96,7 @@ class Adam(Optimizer):
     precision: Precision
     master_weights: bool
     nonfinite: str
+    dtype: np.dtype = F64
     name = "adam"
     state_type = AdamState
 
@@ -104,6 +107,7 @@ class Adam(Optimizer):
         if wd and not self.decoupled:
             g = g + wd * w  # L2 regularisation: the decay enters the gradient
         # In-place arithmetic on fresh arrays: 4 allocations per step instead of ~12.
+        # Python-float scalars keep the arrays' dtype (NEP 50): float32 stays float32.
         if self.variant == "analysed":
             # [docs:adam-analysed:start]
             # m = Q_M(b1 m + g^Q)    [prf:refopt-algorithm-adam-analysed]
@@ -168,6 +172,7 @@ def adam(
     precision: Precision | None = None,
     master_weights: bool = True,
     nonfinite: str = "raise",
+    dtype: type | str | np.dtype = np.float64,
 ) -> Adam:
     r"""Adam with quantized weights, gradients and moments.
 
@@ -194,7 +199,7 @@ def adam(
         ``Adam.update``; the update applies ``m``, ``v`` and (with
         ``master_weights=False``) ``weights``.
     master_weights : bool, default True
-        True: the optimizer keeps float64 master weights and :math:`Q_W` only makes
+        True: the optimizer keeps master weights (of ``dtype``) and :math:`Q_W` only makes
         the copy the gradient is computed at (the paper's framework). False: the
         weights themselves are stored in the W format, :math:`w \leftarrow Q_W(w -
         u)`, so updates smaller than half a unit in the last place are rounded away.
@@ -202,6 +207,10 @@ def adam(
         What a NaN or infinity in the gradient, a new moment or new weights does:
         raise :class:`FloatingPointError` naming it, or skip the step (parameters and
         state unchanged, the step count not advanced).
+    dtype : {numpy.float64, numpy.float32}, default numpy.float64
+        Working precision of the update arithmetic, the master weights and the
+        stored moments (see Notes). ``params`` and ``grads`` are converted to it
+        and the new parameters and state are of it.
 
     Returns
     -------
@@ -214,7 +223,9 @@ def adam(
     ------
     ValueError
         If ``lr <= 0``, a beta is outside :math:`[0, 1)`, ``eps < 0``,
-        ``weight_decay < 0`` or ``variant``/``nonfinite`` is unknown.
+        ``weight_decay < 0``, ``variant``/``nonfinite`` is unknown, ``dtype`` is not
+        float64 or float32, or ``dtype=float32`` and a ``precision`` component is a
+        callable or a format that does not fit float32 (the message names it).
     TypeError
         If an argument has the wrong type.
 
@@ -251,6 +262,19 @@ def adam(
     Défossez's form omits the momentum bias correction; see
     :prf:ref:`refopt-lemma-ema-sum-equivalence` for the quantized case).
 
+    **Working precision.** ``dtype=numpy.float64`` (the default) is the paper's model:
+    near-exact arithmetic between the quantization points, so that the only
+    rounding errors are those of :math:`Q_W, Q_G, Q_M, Q_V`. ``dtype=numpy.float32``
+    is the practitioner's arithmetic (PyTorch's on float32 parameters): master
+    weights, moments and every operation of the update are float32, so each
+    operation adds a float32 rounding (relative error up to :math:`2^{-24}`)
+    between the quantization points, which the theory does not model; the
+    quantization points still apply, and every precision component must then be
+    exact or a format that fits float32 (bf16, fp16, the fp8 formats, fp32...).
+    The float32 mode matches ``torch.optim.Adam``/``AdamW`` closely (relative
+    differences of a few float32 units after many steps) but not bit for bit: the
+    operation order differs. Provenance of the option: refopt.
+
     The update :math:`u` reported by ``Adam.step`` is the adaptive term
     :math:`\alpha_t m_t/\sqrt{\varepsilon + v_t}` (resp. the practical one), without
     the decoupled weight decay.
@@ -280,4 +304,5 @@ def adam(
         precision=as_precision(precision),
         master_weights=check_bool("master_weights", master_weights),
         nonfinite=check_nonfinite_policy(nonfinite),
+        dtype=check_dtype(dtype, as_precision(precision)),
     )

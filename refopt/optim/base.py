@@ -10,7 +10,9 @@ An optimizer is an immutable object with
 - ``config() -> dict``: a JSON-serialisable description (see
   :func:`refopt.optim.optimizer_from_config`).
 
-Inputs are never modified; results are new float64 arrays.
+Inputs are never modified; results are new arrays of the optimizer's working
+``dtype`` (float64 by default: the paper's near-exact arithmetic; float32 on request,
+see :func:`check_dtype`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from refopt.formats import FloatFormat
 from refopt.optim._common import (
+    F32,
+    F64,
     NONFINITE_POLICIES,
     Params,
     StepResult,
@@ -34,7 +39,7 @@ from refopt.optim._common import (
     nonfinite_error,
     tree_map,
 )
-from refopt.optim.precision import Precision
+from refopt.optim.precision import COMPONENTS, Precision
 
 __all__ = ["Optimizer"]
 
@@ -62,6 +67,7 @@ class Optimizer:
     state_type: Any = None
     precision: Precision
     nonfinite: str = "raise"
+    dtype: np.dtype = F64
 
     def init(self, params: np.ndarray | dict[str, np.ndarray]) -> Any:
         """Zero moments shaped like ``params``.
@@ -74,9 +80,10 @@ class Optimizer:
         Returns
         -------
         NamedTuple
-            ``state_type(0, zeros, ...)``: step count 0 and one zero tree per moment.
+            ``state_type(0, zeros, ...)``: step count 0 and one zero tree per moment,
+            of the optimizer's ``dtype``.
         """
-        params = as_tree(params, "params")
+        params = as_tree(params, "params", self.dtype)
         zeros = [tree_map(np.zeros_like, params) for _ in self.state_type._fields[1:]]
         return self.state_type(0, *zeros)
 
@@ -89,7 +96,7 @@ class Optimizer:
             check_same_structure(params, as_tree(getattr(state, field), f"state.{field}"), "params", f"state.{field}")
 
     def _check_inputs(self, params: Params, grads: Params, state: Any) -> None:
-        """Check the (float64) ``params`` against ``grads`` and ``state``; subclasses add checks."""
+        """Check the (converted) ``params`` against ``grads`` and ``state``; subclasses add checks."""
         check_same_structure(params, grads, "params", "grads")
         self._check_state(params, state)
 
@@ -101,7 +108,7 @@ class Optimizer:
     def _step(self, params: Params, grads: Params, state: Any) -> StepResult:
         """The update on validated inputs: :meth:`_leaf` on every parameter."""
         t = int(state.count) + 1
-        old = [as_tree(getattr(state, f), f"state.{f}") for f in state._fields[1:]]
+        old = [as_tree(getattr(state, f), f"state.{f}", self.dtype) for f in state._fields[1:]]
         keys = keys_of(params)
         leaves = [self._leaf(t, get(params, k), get(grads, k), *(get(m, k) for m in old)) for k in keys]
         w, *moments, u = (build(keys, list(col)) for col in zip(*leaves))
@@ -128,10 +135,13 @@ class Optimizer:
         Returns
         -------
         dict
-            Field name to value.
+            Field name to value (``dtype`` as its name, ``"float64"`` or ``"float32"``).
         """
         fields = dataclasses.fields(self)  # type: ignore[arg-type]
-        return {f.name: getattr(self, f.name) for f in fields if f.name != "precision"}
+        out = {f.name: getattr(self, f.name) for f in fields if f.name != "precision"}
+        if "dtype" in out:
+            out["dtype"] = out["dtype"].name
+        return out
 
     def step(
         self, params: np.ndarray | dict[str, np.ndarray], grads: np.ndarray | dict[str, np.ndarray], state: Any
@@ -141,11 +151,13 @@ class Optimizer:
         Parameters
         ----------
         params : numpy.ndarray or dict of numpy.ndarray
-            Current parameters (real floating-point; converted exactly to float64).
+            Current parameters (real floating-point), converted to the optimizer's
+            ``dtype``: exactly for float64; for float32, wider inputs are rounded to
+            nearest, as ``torch.Tensor.float()`` would.
         grads : numpy.ndarray or dict of numpy.ndarray
             The quantized gradient :math:`g^Q`, same structure and shapes as
             ``params``. Floating-point widths may differ from ``params`` (every
-            input is converted exactly to float64, and so are the results);
+            input is converted to ``dtype``, and the results are of ``dtype``);
             integer, bool, complex or object data is refused.
         state : NamedTuple
             The optimizer state from :meth:`init` or a previous step.
@@ -167,8 +179,8 @@ class Optimizer:
             If ``grads`` or a new state or parameter is NaN or infinite and
             ``nonfinite="raise"`` (the default).
         """
-        params = as_tree(params, "params")
-        grads = as_tree(grads, "grads")
+        params = as_tree(params, "params", self.dtype)
+        grads = as_tree(grads, "grads", self.dtype)
         self._check_inputs(params, grads, state)
         t = int(state.count) + 1
         bad = first_nonfinite(grads, "grads")
@@ -229,3 +241,51 @@ class Optimizer:
 def check_nonfinite_policy(nonfinite: object) -> str:
     """Validate the ``nonfinite`` argument."""
     return check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
+
+
+def check_dtype(dtype: object, precision: Precision) -> np.dtype:
+    """Validate the ``dtype`` argument of an optimizer against its ``precision``.
+
+    Parameters
+    ----------
+    dtype : numpy.float64 or numpy.float32 (or their names or ``numpy.dtype``)
+        The working precision of the optimizer's arithmetic and stored state.
+    precision : Precision
+        The optimizer's quantization policy.
+
+    Returns
+    -------
+    numpy.dtype
+        ``float64`` or ``float32``.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not a dtype-like object.
+    ValueError
+        If ``dtype`` is neither float64 nor float32; or it is float32 and a
+        component of ``precision`` is a callable quantizer or a format whose values
+        are not all float32 values (e.g. ``"fp64"``): its results would be rounded a
+        second time, to float32. The message names the component.
+    """
+    expected = "dtype must be numpy.float64 or numpy.float32"
+    if not isinstance(dtype, (str, type, np.dtype)):
+        raise TypeError(f"{expected}, got {type(dtype).__name__}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{expected}, got {dtype!r}") from None
+    if dt not in (F64, F32):
+        raise ValueError(f"{expected}, got {dt.name}")
+    if dt == F32:
+        for name in COMPONENTS:
+            c = precision.component(name)
+            if isinstance(c, FloatFormat) and c.fits_float32 or c is None:
+                continue
+            what = f"the format {c.name or c!r}" if isinstance(c, FloatFormat) else "a callable quantizer"
+            raise ValueError(
+                f"dtype=float32 needs every precision component to be exact or a format whose values "
+                f"are float32 values, but component {name!r} is {what}: its results would be rounded "
+                f"again to float32; use dtype=float64"
+            )
+    return dt

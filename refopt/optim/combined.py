@@ -75,8 +75,13 @@ class MuonAdam(Optimizer):
         """The non-finite policy (shared by both parts)."""
         return self.muon.nonfinite
 
+    @property
+    def dtype(self) -> np.dtype:  # type: ignore[override]
+        """The working dtype (shared by both parts)."""
+        return self.muon.dtype
+
     def _check_params(self, params: object) -> dict[str, Any]:
-        tree = as_tree(params, "params")
+        tree = as_tree(params, "params", self.dtype)
         if not isinstance(tree, dict):
             raise TypeError("muon_adam needs params as a dict of named arrays")
         return tree
@@ -181,8 +186,8 @@ def muon_adam(muon_opt: Muon, adam_opt: Adam) -> MuonAdam:
         From :func:`refopt.optim.muon`.
     adam_opt : Adam
         From :func:`refopt.optim.adam`; must have the same precision policy (equal
-        components and rounding, and the same generator object) and the same
-        ``nonfinite`` policy.
+        components and rounding, and the same generator object), the same
+        ``nonfinite`` policy and the same ``dtype``.
 
     Returns
     -------
@@ -196,7 +201,7 @@ def muon_adam(muon_opt: Muon, adam_opt: Adam) -> MuonAdam:
     TypeError
         If the arguments are not a Muon and an Adam optimizer.
     ValueError
-        If their precision or ``nonfinite`` policies differ.
+        If their precision or ``nonfinite`` policies or their ``dtype`` differ.
 
     Notes
     -----
@@ -214,5 +219,7 @@ def muon_adam(muon_opt: Muon, adam_opt: Adam) -> MuonAdam:
         raise ValueError("muon_opt and adam_opt must share one precision policy (pass the same Precision)")
     if muon_opt.nonfinite != adam_opt.nonfinite:
         raise ValueError("muon_opt and adam_opt must have the same nonfinite policy")
+    if muon_opt.dtype != adam_opt.dtype:
+        raise ValueError(f"muon_opt and adam_opt must have the same dtype, got {muon_opt.dtype} and {adam_opt.dtype}")
     return MuonAdam(muon_opt, adam_opt, muon_opt.precision)
 

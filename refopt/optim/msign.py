@@ -17,7 +17,7 @@ import numpy as np
 
 from refopt.formats import FloatFormat, check_rounding
 from refopt.formats import format as resolve_format
-from refopt.optim._common import as_float64, check_nonnegative
+from refopt.optim._common import as_float, check_nonnegative
 from refopt.quantize import quantize
 
 __all__ = ["NS5_COEFFICIENTS", "default_rtol", "msign", "newton_schulz", "ns_polynomial"]
@@ -27,7 +27,7 @@ NS5_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 
 
 def _as_matrix(M: object, name: str = "M") -> np.ndarray:
-    A = as_float64(M, name)
+    A = as_float(M, name)
     if A.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix, got {A.ndim}-D with shape {A.shape}")
     if not np.isfinite(A).all():
@@ -245,7 +245,7 @@ def ns_polynomial(
     Provenance: refopt.
     """
     a, b, c = (float(x) for x in coefficients)
-    x = as_float64(s, "s")
+    x = as_float(s, "s")
     for _ in range(int(steps)):
         x2 = x * x
         x = x * (a + x2 * (b + c * x2))

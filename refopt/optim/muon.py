@@ -4,7 +4,8 @@ Signatures::
 
     muon(lr, beta=0.95, *, momentum="ema", nesterov=False, orthogonalize="svd", rtol=None,
          ns_steps=5, ns_coefficients=NS5_COEFFICIENTS, ns_precision=None, scale="none",
-         weight_decay=0.0, precision=None, master_weights=True, nonfinite="raise") -> Muon
+         weight_decay=0.0, precision=None, master_weights=True, nonfinite="raise",
+         dtype=np.float64) -> Muon
     Muon.init(params) -> MuonState(count, m)
     Muon.update(params, grads, state) -> (params, state)
 """
@@ -20,6 +21,7 @@ import numpy as np
 from refopt.formats import FloatFormat
 from refopt.formats import format as resolve_format
 from refopt.optim._common import (
+    F64,
     Params,
     all_finite,
     as_tree,
@@ -32,7 +34,7 @@ from refopt.optim._common import (
     keys_of,
     label,
 )
-from refopt.optim.base import Optimizer, as_precision, check_nonfinite_policy
+from refopt.optim.base import Optimizer, as_precision, check_dtype, check_nonfinite_policy
 from refopt.optim.msign import NS5_COEFFICIENTS, msign, newton_schulz
 from refopt.optim.precision import Precision
 
@@ -108,6 +110,7 @@ class Muon(Optimizer):
     precision: Precision
     master_weights: bool
     nonfinite: str
+    dtype: np.dtype = F64
     name = "muon"
     state_type = MuonState
 
@@ -129,7 +132,7 @@ class Muon(Optimizer):
         ValueError
             If a parameter is not 2-D.
         """
-        params = as_tree(params, "params")
+        params = as_tree(params, "params", self.dtype)
         self._check_matrices(params)
         return super().init(params)
 
@@ -189,7 +192,8 @@ class Muon(Optimizer):
         c = 1.0 - beta if self.momentum == "ema" else 1.0
         m_new = P.quantize_m(beta * m + c * g)  # [prf:refopt-algorithm-muon] M = Q_M(beta M + (1-beta) G^Q)
         d = c * g + beta * m_new if self.nesterov else m_new  # Nesterov look-ahead (exact)
-        u = (lr * shape_scale(w.shape, self.scale)) * self.orthogonalized(d)
+        u = (lr * shape_scale(w.shape, self.scale)) * self.orthogonalized(d)  # float64
+        u = u.astype(w.dtype, copy=False)  # one rounding when dtype is float32
         w_new = w * (1.0 - lr * wd) if wd else w  # decoupled weight decay
         w_new = w_new - u
         if not self.master_weights:
@@ -214,6 +218,7 @@ def muon(
     precision: Precision | None = None,
     master_weights: bool = True,
     nonfinite: str = "raise",
+    dtype: type | str | np.dtype = np.float64,
 ) -> Muon:
     r"""Muon (momentum + orthogonalized update) with quantized weights, gradients and momentum.
 
@@ -252,6 +257,9 @@ def muon(
         False stores the weights in the W format: :math:`W \leftarrow Q_W(W - u)`.
     nonfinite : {"raise", "skip"}, default "raise"
         What a NaN or infinity in the gradient, momentum or weights does.
+    dtype : {numpy.float64, numpy.float32}, default numpy.float64
+        Working precision of the momentum arithmetic, the master weights and the
+        stored momentum (see Notes).
 
     Returns
     -------
@@ -263,7 +271,9 @@ def muon(
     Raises
     ------
     ValueError
-        For out-of-range or unknown arguments.
+        For out-of-range or unknown arguments, including a ``dtype`` other than
+        float64/float32 and, with ``dtype=float32``, a ``precision`` component that
+        is a callable or a format that does not fit float32 (named in the message).
     TypeError
         For arguments of the wrong type.
 
@@ -282,6 +292,15 @@ def muon(
     length is fixed, :math:`\|\eta s\,\mathrm{msign}(M_t)\|_2 = \eta s` (for
     :math:`M_t \ne 0`), and ``msign`` ignores positive rescaling of :math:`M_t`:
     quantization errors of :math:`M` can turn the step but never lengthen it.
+
+    **Working precision.** ``dtype=numpy.float64`` (the default) is the paper's model:
+    near-exact arithmetic between the quantization points. With
+    ``dtype=numpy.float32`` (the practitioner's arithmetic, provenance: refopt) the
+    momentum update, weight decay and weight update are float32 operations, each
+    adding a float32 rounding the theory does not model; the orthogonalization is
+    still computed in float64 and :math:`\eta s\,\mathrm{msign}(\cdot)` is rounded
+    once to float32. Every precision component must then be exact or a format
+    that fits float32.
 
     Provenance: paper (quantized Muon with exact orthogonalization, Theorem 4.6's
     algorithm in outline; the exact form here is refopt's reconstruction); options
@@ -311,4 +330,5 @@ def muon(
         precision=as_precision(precision),
         master_weights=check_bool("master_weights", master_weights),
         nonfinite=check_nonfinite_policy(nonfinite),
+        dtype=check_dtype(dtype, as_precision(precision)),
     )

@@ -466,12 +466,14 @@ class Precision:
         name : {"weights", "grads", "m", "v"}
             The component.
         x : numpy.ndarray or dict of numpy.ndarray
-            Float64 values (dict leaves are processed in sorted key order).
+            Float64 values, or float32 values for format components that fit
+            float32 (dict leaves are processed in sorted key order).
 
         Returns
         -------
         numpy.ndarray or dict
-            The quantized values (new arrays; for an exact component, ``x`` itself).
+            The quantized values (new arrays of the input's dtype for a format,
+            float64 for a callable; for an exact component, ``x`` itself).
 
         Raises
         ------

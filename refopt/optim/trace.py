@@ -290,7 +290,7 @@ def run(
     opt : Optimizer
         A refopt optimizer (its ``precision`` quantizes weights and gradients).
     w0 : numpy.ndarray or dict
-        Initial parameters.
+        Initial parameters (converted to the optimizer's ``dtype``).
     steps : int
         Number of steps (>= 1).
     rng : numpy.random.Generator, int or None
@@ -319,12 +319,17 @@ def run(
     ``opt.step(w, s.gq, state)``. When the optimizer's configuration cannot be
     serialised (callable quantizers), ``config["optimizer"]`` is None and the trace
     cannot be checked by :func:`refopt.optim.check_trace`.
+
+    Recorded arrays keep their dtype: ``w``, ``m``, ``v``, ``update`` and ``final``
+    have the optimizer's ``dtype`` (float32 for ``dtype=numpy.float32``), while
+    ``wq``, ``g``, ``gq`` and ``loss`` are float64 (the gradient path is computed in
+    float64 and, with format components that fit float32, holds float32 values).
     """
     if not isinstance(opt, Optimizer):
         raise TypeError(f"opt must be a refopt optimizer, got {type(opt).__name__}")
     names, every, steps = _check_record(record, every, steps)
     gen = None if rng is None else (rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng))
-    w = as_tree(w0, "w0")
+    w = as_tree(w0, "w0", opt.dtype)
     try:
         opt_config = opt.config()
     except ValueError:
