@@ -2,7 +2,7 @@
 
 :func:`refopt.quantize` rounds every element of a float64 (or float32, float16) array
 once, from its exact value, to a :class:`refopt.FloatFormat`, in any of the modes of
-:data:`refopt.ROUNDING_MODES`. It is pure NumPy, branch-free inside cache-sized blocks,
+:data:`refopt.ROUNDING_MODES`. It is pure NumPy, works in cache-sized blocks,
 and agrees bit for bit with the scalar exact oracle :func:`refopt.exact`.
 """
 
@@ -54,6 +54,7 @@ class _Plan(NamedTuple):
     gap: tuple[float, float] | None  # (xmin, 1/xmin) when subnormals are off
     signed_zero: bool  # False for "fnuz" formats (no negative zero)
     prescale: tuple[float, float, _Plan, float, float] | None = None  # see _prescaled_plan
+    split: tuple[float, float, float] | None = None  # (2**(52 - M) + 1, 2**emin, xmax), see _split
 
 
 # Which side of the range overflows to the policy's value ("ov") and which side
@@ -198,7 +199,12 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
         _quantize_block(plan._replace(patch_specials=False), special, got, _Scratch(7),
                         np.random.default_rng(0) if rounding == "stochastic" else None)
     wanted = np.array([*plan.inf_result] + [math.nan] * 5)
-    return plan._replace(patch_specials=not np.array_equal(got, wanted, equal_nan=True))
+    split = None
+    if rounding == "nearest_even" and 1 <= m <= 50:
+        split = (math.ldexp(1.0, 52 - m) + 1.0, math.ldexp(1.0, emin), xmax)
+    return plan._replace(
+        patch_specials=not np.array_equal(got, wanted, equal_nan=True), split=split
+    )
 
 
 def _prescaled_plan(fmt: FloatFormat, rounding: str) -> _Plan:
@@ -230,6 +236,7 @@ def _prescaled_plan(fmt: FloatFormat, rounding: str) -> _Plan:
         steps=(),
         inf_result=_infinity_results(fmt),
         patch_specials=True,
+        split=None,
         prescale=(
             math.nextafter(g, 0.0),
             math.ldexp(1.0, shift),
@@ -418,16 +425,28 @@ _ROUNDERS: dict[str, _Rounder] = {
 }
 
 
+def _aligned(size: int, dtype: np.dtype) -> np.ndarray:
+    """An empty array starting on a 64-byte boundary.
+
+    Measured: a binary ufunc on two arrays writing to an array that is not 64-byte
+    aligned (NumPy's default alignment is 16) takes about twice as long.
+    """
+    buf = np.empty(size * dtype.itemsize + 64, np.uint8)
+    start = -buf.ctypes.data % 64
+    return buf[start : start + size * dtype.itemsize].view(dtype)
+
+
 class _Scratch:
     """Preallocated block buffers (the only memory used besides the output)."""
 
     def __init__(self, size: int, need_x: bool = True, need_u: bool = True) -> None:
         empty = np.empty(0, _F64)
-        self.x = np.empty(size, _F64) if need_x else empty  # float64 copy of a block
-        self.t = np.empty(size, _U64)
-        self.y = np.empty(size, _F64)
-        self.d = np.empty(size, _F64)
-        self.u = np.empty(size, _F64) if need_u else empty  # uniforms
+        self.x = _aligned(size, _F64) if need_x else empty  # float64 copy of a block
+        self.t = _aligned(size, _U64)
+        self.y = _aligned(size, _F64)
+        self.d = _aligned(size, _F64)
+        self.u = _aligned(size, _F64) if need_u else empty  # uniforms
+        self.split_ok = True  # cleared once a block has many inputs _split does not round
 
 
 def _quantize_block(
@@ -439,7 +458,6 @@ def _quantize_block(
 ) -> None:
     """Quantize the 1-d float64 block ``x`` into ``out`` (same length, any float dtype)."""
     n = x.shape[0]
-    t, y, d = s.t[:n], s.y[:n], s.d[:n]
     if plan.prescale is not None:
         bound, factor, inner, over_pos, over_neg = plan.prescale
         scaled = s.x[:n]  # free: only float64 blocks reach formats with emin < -1022
@@ -455,9 +473,14 @@ def _quantize_block(
     if plan.bit_rounder is not None:
         if rng is not None:
             rng.random(out=s.u[:n])  # the uniforms are drawn in every mode
-        plan.bit_rounder(x.view(_U64), out.view(_U64), t)
+        plan.bit_rounder(x.view(_U64), out.view(_U64), s.t[:n])
         _patch_specials(plan, x, out)
         return
+    if plan.split is not None and s.split_ok:
+        s.split_ok = _split(plan, x, out, s)
+        if s.split_ok:
+            return
+    t, y, d = s.t[:n], s.y[:n], s.d[:n]
     tf = t.view(_F64)
     # [docs:quantize-block:start]
     np.bitwise_and(x.view(_U64), _EXP_MASK, out=t)  # 2**e, e = binade of x
@@ -485,6 +508,46 @@ def _quantize_block(
     if plan.gap is not None:
         _round_gap(plan, x, out, u)
     _patch_specials(plan, x, out)
+
+
+def _split(plan: _Plan, x: np.ndarray, out: np.ndarray, s: _Scratch) -> bool:
+    r"""Round to nearest even by Veltkamp's splitting; False if it misses many elements.
+
+    With :math:`s = 52 - M` and :math:`C = 2^s + 1` (:math:`2 \le s \le 51`), the
+    float64 operations :math:`g = C x`, :math:`d = g - x`, :math:`h = g - d` give
+    :math:`h` = :math:`x` rounded to nearest even to :math:`M + 1` significant bits
+    (Veltkamp's splitting; proved with ties to even in Flocq, ``Pff2Flocq.v``,
+    theorem ``Veltkamp_Even``, for any :math:`x` when :math:`g` does not overflow).
+    That is the format's rounding, with an unbounded exponent range above, of every
+    :math:`x` with :math:`|x| \ge 2^{e_{\min}}`; below, :math:`h` is rounded on a finer
+    grid, and :math:`|h| < 2^{e_{\min}}` unless :math:`h = 2^{e_{\min}}`, which is then
+    also the format's rounding. So :math:`h` is the result wherever
+    :math:`2^{e_{\min}} \le |h| \le x_{\max}`; elsewhere (zeros, values below
+    :math:`2^{e_{\min}}`, overflow, inf, nan: :math:`g` overflows or :math:`h` is nan)
+    the general steps round the element. If more than one in 64 elements need them,
+    False is returned (the general steps on the whole block then overwrite ``out``).
+    The copy of :math:`h` into a float32 or float16 ``out`` is exact where it is kept.
+    """
+    c, lo, hi = plan.split  # type: ignore[misc]
+    n = x.shape[0]
+    g, d = s.y[:n], s.d[:n]
+    h = s.t[:n].view(_F64)  # aligned scratch, then copied: see _aligned
+    np.multiply(x, c, out=g)
+    np.subtract(g, x, out=d)
+    np.subtract(g, d, out=h)
+    np.abs(h, out=d)
+    np.copyto(out, h)
+    if not (np.minimum.reduce(d) >= lo and np.maximum.reduce(d) <= hi):  # nan: False
+        t = s.t[:n]  # with the sign bit clear, bits(|h|) - bits(lo) wraps below lo
+        np.subtract(d.view(_U64), np.float64(lo).view(_U64), out=t)
+        bad = np.flatnonzero(t > np.float64(hi).view(_U64) - np.float64(lo).view(_U64))
+        if bad.shape[0] > n // 64:
+            return False
+        sub = x[bad]
+        res = np.empty_like(sub)
+        _quantize_block(plan._replace(split=None), sub, res, s, None)
+        out[bad] = res
+    return True
 
 
 def _patch_specials(plan: _Plan, x: np.ndarray, out: np.ndarray) -> None:
@@ -741,8 +804,8 @@ def quantize(
 
     **Implementation.** The input is processed in blocks of 32768 elements with
     in-place ufuncs on preallocated scratch buffers, so the extra memory is about a
-    megabyte whatever the size of ``x``, and no element takes a data-dependent
-    branch. Overflow to infinity is produced by scaling (:math:`2^{e_{\max}+1}`
+    megabyte whatever the size of ``x``; the steps below take no data-dependent
+    branch per element. Overflow to infinity is produced by scaling (:math:`2^{e_{\max}+1}`
     times :math:`2^{1023-e_{\max}}` is float64 infinity; finite results scale back
     exactly) and overflow to NaN by :math:`r + (r c)\cdot 0` with a constant
     :math:`c` for which :math:`rc` overflows exactly when :math:`|r| > x_{\max}`.
@@ -754,6 +817,15 @@ def quantize(
     are rounded directly on the bit patterns in the modes where that is shorter:
     the last :math:`52 - M` bits are cleared and the increment is decided from them,
     and its carry into the exponent field is the next binade (or infinity).
+    Round to nearest even with :math:`1 \le M \le 50` first tries Veltkamp's
+    splitting on each block: with :math:`C = 2^{52-M} + 1`, the float64 operations
+    :math:`g = Cx`, :math:`h = g - (g - x)` give :math:`x` rounded to nearest even to
+    :math:`M + 1` significant bits (Boldo's formal proof, theorem ``Veltkamp_Even``
+    of Flocq), which is :math:`Q(x)` wherever :math:`2^{e_{\min}} \le |h| \le
+    x_{\max}`. The other elements (zeros, values below :math:`2^{e_{\min}}`,
+    overflow, inf, NaN) take the general steps above, or the whole block does when
+    they are more than one in 64, and then the rest of the call too. Which path an
+    element takes never changes its result.
 
     Examples
     --------
