@@ -3,12 +3,15 @@
 1. One epoch of the 4-layer MLP (CIFAR-10 sizes 3072-256-128-64-10, batch 128, 50,000
    synthetic rows) in refopt vs the same model and optimizer in PyTorch CPU float32; all
    single-threaded. Target: refopt <= 2x torch. refopt rows: forward+backward alone
-   (NumPy float32); with refopt's Adam at exact precision (float64 master weights and
-   moments, as every refopt optimizer keeps them); with refopt's Adam quantized (W, G, m,
-   v in bfloat16, stochastic rounding, the paper's setting, which torch has no
-   counterpart of). Best of three interleaved runs, except the quantized epoch (one run).
-   To attribute the gap, the time of one optimizer step alone is also reported for
-   refopt's Adam and torch's Adam (ms per step, same 828,490 parameters).
+   (NumPy float32); with refopt's Adam at exact precision in its default working dtype
+   (float64 master weights, moments and arithmetic: the paper's model); with refopt's
+   Adam at exact precision and ``dtype=np.float32`` (float32 master weights, moments and
+   arithmetic: torch's arithmetic, the like-for-like comparison); with refopt's Adam
+   quantized (W, G, m, v in bfloat16, stochastic rounding, float64 working dtype, the
+   paper's setting, which torch has no counterpart of). Best of three interleaved runs,
+   except the quantized epoch (one run). To attribute the gap, the time of one optimizer
+   step alone is also reported for refopt's Adam (float64 and float32) and torch's Adam
+   (ms per step, same 828,490 parameters).
 2. Sweep speed-up from 1 to 2 jobs on a fixed Rosenbrock sweep (8 cells of 2,000 steps, best
    of three interleaved runs each). Target >= 1.8x (on an otherwise idle 2-core machine).
 3. Wall time of ``refopt reproduce --quick`` (2 jobs) and, with ``--full-rosenbrock``, of the
@@ -38,8 +41,8 @@ def _single_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def mlp_epoch_refopt(x: np.ndarray, y: np.ndarray, fmt: str | None = None) -> float:
-    """One epoch with refopt's Adam, exact (``fmt=None``) or all of W, G, m, v in ``fmt``."""
+def mlp_epoch_refopt(x: np.ndarray, y: np.ndarray, fmt: str | None = None, dtype: type = np.float64) -> float:
+    """One epoch with refopt's Adam (working ``dtype``), exact (``fmt=None``) or W, G, m, v in ``fmt``."""
     from refopt import format as get_format
     from refopt.optim import Precision, adam, quantized_grad
     from refopt.problems import MLP
@@ -48,7 +51,7 @@ def mlp_epoch_refopt(x: np.ndarray, y: np.ndarray, fmt: str | None = None) -> fl
     params = net.init(np.random.default_rng(0), dtype=np.float32)
     q = None if fmt is None else get_format(fmt)
     precision = Precision(weights=q, grads=q, m=q, v=q, rounding="stochastic", rng=np.random.default_rng(1))
-    opt = adam(1e-3, variant="practical", precision=precision)
+    opt = adam(1e-3, variant="practical", precision=precision, dtype=dtype)
     state = opt.init(params)
     with _single_thread():
         start = time.perf_counter()
@@ -56,33 +59,35 @@ def mlp_epoch_refopt(x: np.ndarray, y: np.ndarray, fmt: str | None = None) -> fl
             xb, yb = x[i : i + BATCH], y[i : i + BATCH]
 
             def oracle(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-                # refopt's optimizers keep float64 master weights; compute in float32 like torch
-                return net.loss_and_grad({k: v.astype(np.float32) for k, v in w.items()}, xb, yb)[1]
+                # the forward and backward pass in float32 like torch, whatever the master weights
+                return net.loss_and_grad({k: v.astype(np.float32, copy=False) for k, v in w.items()}, xb, yb)[1]
 
-            grads = quantized_grad(oracle, params, precision)
+            grads = quantized_grad(oracle, params, opt)  # the optimizer's precision and dtype
             params, state = opt.update(params, grads, state)
         return time.perf_counter() - start
 
 
-def adam_step_ms(reps: int = 30) -> tuple[float, float | None]:
-    """Milliseconds of one Adam step alone on the MLP's parameters: refopt, torch."""
+def adam_step_ms(reps: int = 30) -> tuple[float, float, float | None]:
+    """Milliseconds of one Adam step alone on the MLP's parameters: refopt float64, float32, torch."""
     from refopt.optim import adam
     from refopt.problems import MLP
 
-    params = MLP(SIZES).init(np.random.default_rng(0))
-    grads = {k: np.full_like(v, 1e-3) for k, v in params.items()}
-    opt = adam(1e-3, variant="practical")
-    state = opt.init(params)
-    with _single_thread():
-        opt.update(params, grads, state)  # warm-up
-        start = time.perf_counter()
-        for _ in range(reps):
-            opt.update(params, grads, state)
-        ours = (time.perf_counter() - start) / reps * 1e3
+    ours = []
+    for dtype in (np.float64, np.float32):
+        params = MLP(SIZES).init(np.random.default_rng(0), dtype=dtype)
+        grads = {k: np.full_like(v, 1e-3) for k, v in params.items()}
+        opt = adam(1e-3, variant="practical", dtype=dtype)
+        state = opt.init(params)
+        with _single_thread():
+            opt.update(params, grads, state)  # warm-up
+            start = time.perf_counter()
+            for _ in range(reps):
+                opt.update(params, grads, state)
+            ours.append((time.perf_counter() - start) / reps * 1e3)
     try:
         import torch
     except ImportError:
-        return ours, None
+        return ours[0], ours[1], None
     torch.set_num_threads(1)
     tensors = [torch.nn.Parameter(torch.from_numpy(v.astype(np.float32))) for v in params.values()]
     for t, g in zip(tensors, grads.values()):
@@ -92,7 +97,7 @@ def adam_step_ms(reps: int = 30) -> tuple[float, float | None]:
     start = time.perf_counter()
     for _ in range(reps):
         topt.step()
-    return ours, (time.perf_counter() - start) / reps * 1e3
+    return ours[0], ours[1], (time.perf_counter() - start) / reps * 1e3
 
 
 def mlp_epoch_refopt_forward_backward(x: np.ndarray, y: np.ndarray) -> float:
@@ -168,20 +173,23 @@ def main() -> None:
     best: dict[str, float] = {}
     for _ in range(3):
         for name, fn in (("fb", mlp_epoch_refopt_forward_backward), ("exact", mlp_epoch_refopt),
+                         ("float32", lambda x, y: mlp_epoch_refopt(x, y, dtype=np.float32)),
                          ("torch", mlp_epoch_torch)):
             t = fn(x, y)
             if t is not None:
                 best[name] = min(best.get(name, float("inf")), t)
-    t_fb, t_ref, t_torch = best["fb"], best["exact"], best.get("torch")
+    t_fb, t_ref, t_32, t_torch = best["fb"], best["exact"], best["float32"], best.get("torch")
     t_q = mlp_epoch_refopt(x, y, "bf16")  # one run: it is long and has no torch counterpart
     vs_torch = (lambda t: t / t_torch) if t_torch else (lambda t: None)
     rows.append(("MLP epoch, refopt forward+backward only", t_fb, vs_torch(t_fb)))
-    rows.append(("MLP epoch, refopt + refopt Adam, exact (float64 master/moments)", t_ref, vs_torch(t_ref)))
+    rows.append(("MLP epoch with refopt Adam in float64 (the paper's model, default)", t_ref, vs_torch(t_ref)))
+    rows.append(("MLP epoch with refopt Adam in float32 (torch's arithmetic)", t_32, vs_torch(t_32)))
     rows.append(("MLP epoch, refopt + refopt Adam, W/G/m/v bf16 stochastic", t_q, vs_torch(t_q)))
     if t_torch:
         rows.append(("MLP epoch, PyTorch CPU fp32 (model + torch Adam)", t_torch, 1.0))
-    ours, theirs = adam_step_ms()
+    ours, ours32, theirs = adam_step_ms()
     rows.append(("one Adam step alone, refopt exact float64 (ms)", ours, ours / theirs if theirs else None))
+    rows.append(("one Adam step alone, refopt exact float32 (ms)", ours32, ours32 / theirs if theirs else None))
     if theirs:
         rows.append(("one Adam step alone, torch fp32 (ms)", theirs, 1.0))
     t1, t2 = sweep_speedup()

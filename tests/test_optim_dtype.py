@@ -17,6 +17,7 @@ from refopt.optim import (
     muon,
     muon_adam,
     optimizer_from_config,
+    quantized_grad,
     run,
     worst_case,
 )
@@ -191,6 +192,26 @@ def test_bad_dtype_names_the_argument(dtype, err) -> None:
             make()
 
 
+def test_quantized_grad_given_an_optimizer_works_in_its_dtype() -> None:
+    P = Precision(weights="bf16", grads="fp8_e4m3fn")
+    opt = adam(1e-2, precision=P, dtype=np.float32)
+    w = np.array([1.0 + 2.0**-10, -3.3], dtype=np.float64)
+    seen = []
+
+    def oracle(wq):
+        seen.append(wq.dtype)
+        return 3.0 * wq
+
+    g32 = quantized_grad(oracle, w, opt)
+    g64 = quantized_grad(oracle, w, P)
+    assert seen == [np.float32, np.float64] and g32.dtype == np.float32 and g64.dtype == np.float64
+    # Q_W then Q_G: bf16(1 + 2**-10) = 1, 3 -> 3; bf16(-3.3) = -3.296875, times 3 -> fp8_e4m3fn 10
+    np.testing.assert_array_equal(g32, [3.0, -10.0])
+    np.testing.assert_array_equal(g64, g32)
+    with pytest.raises(TypeError, match="precision must be"):
+        quantized_grad(oracle, w, "bf16")
+
+
 def test_muon_adam_needs_one_dtype() -> None:
     with pytest.raises(ValueError, match="same dtype"):
         muon_adam(muon(0.02), adam(1e-2, dtype=np.float32))
@@ -201,7 +222,8 @@ def test_run_and_check_trace_keep_the_working_dtype(tmp_path) -> None:
     w0 = _params("muon_adam")
     trace = run(lambda w: {k: np.sin(a) for k, a in w.items()}, opt, w0, 6, rng=None)
     assert trace["w"]["a"].dtype == np.float32 and trace.final["b"].dtype == np.float32
-    assert trace["m"]["b"].dtype == np.float32 and trace["gq"]["a"].dtype == np.float64
+    for name in ("wq", "g", "gq", "m", "update"):
+        assert trace[name]["b"].dtype == np.float32
     np.testing.assert_array_equal(trace["w"]["a"][0], w0["a"].astype(f32))  # w0 as the optimizer sees it
     trace.save(tmp_path / "t.npz")
     report = check_trace(type(trace).load(tmp_path / "t.npz"))

@@ -93,7 +93,8 @@ class Optimizer:
             got = type(state).__name__
             raise TypeError(f"state must be of type {kind} (from {type(self).__name__}.init), got {got}")
         for field in state._fields[1:]:
-            check_same_structure(params, as_tree(getattr(state, field), f"state.{field}"), "params", f"state.{field}")
+            moment = as_tree(getattr(state, field), f"state.{field}", self.dtype)  # no copy for our own state
+            check_same_structure(params, moment, "params", f"state.{field}")
 
     def _check_inputs(self, params: Params, grads: Params, state: Any) -> None:
         """Check the (converted) ``params`` against ``grads`` and ``state``; subclasses add checks."""

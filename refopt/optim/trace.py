@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from refopt.optim._common import as_tree, check_same_structure, get, keys_of
+from refopt.optim._common import F64, as_tree, check_same_structure, get, keys_of
 from refopt.optim.base import Optimizer, as_precision
 from refopt.optim.precision import Precision
 
@@ -50,10 +50,20 @@ class GradSample(NamedTuple):
     loss: float | None
 
 
+def _policy(precision: object) -> tuple[Precision, np.dtype]:
+    """The precision and the dtype of the gradient path: an optimizer's own, or float64."""
+    if isinstance(precision, Optimizer):
+        return precision.precision, precision.dtype
+    if precision is not None and not isinstance(precision, Precision):
+        kind = type(precision).__name__
+        raise TypeError(f"precision must be a refopt.optim.Precision, a refopt optimizer or None, got {kind}")
+    return as_precision(precision), F64
+
+
 def sample_gradient(
     grad_fn: Callable[..., Any],
     w: np.ndarray | dict[str, np.ndarray],
-    precision: Precision | None,
+    precision: Precision | Optimizer | None,
     *args: Any,
     **kwargs: Any,
 ) -> GradSample:
@@ -66,28 +76,32 @@ def sample_gradient(
         like ``w``) or a pair ``(loss, gradient)``.
     w : numpy.ndarray or dict
         The (master) weights.
-    precision : Precision or None
-        The policy whose ``weights`` and ``grads`` components are applied.
+    precision : Precision, Optimizer or None
+        The policy whose ``weights`` and ``grads`` components are applied. A
+        Precision or None: ``w`` and the gradient are converted exactly to float64.
+        An optimizer: its ``precision``, and ``w`` and the gradient are converted to
+        its working ``dtype`` (float32 for ``dtype=numpy.float32``: ``grad_fn``
+        then receives float32 arrays, as in a float32 framework).
     *args, **kwargs
         Passed on to ``grad_fn`` (e.g. a Generator for a stochastic oracle).
 
     Returns
     -------
     GradSample
-        ``(wq, g, gq, loss)``.
+        ``(wq, g, gq, loss)``, arrays of float64 or of the optimizer's ``dtype``.
 
     Raises
     ------
     TypeError, ValueError
         If the gradient is not real floating-point data shaped like ``w``.
     """
-    P = as_precision(precision)
-    w = as_tree(w, "w")
+    P, dtype = _policy(precision)
+    w = as_tree(w, "w", dtype)
     # [docs:framework:start]
     wq = P.quantize_weights(w)  # [prf:paper-framework] W^Q = Q_W(W)
     out = grad_fn(wq, *args, **kwargs)  # gradient computed at the quantized copy
     loss, g = out if isinstance(out, tuple) else (None, out)
-    g = as_tree(g, "gradient")
+    g = as_tree(g, "gradient", dtype)
     gq = P.quantize_grads(g)  # [prf:paper-framework] g^Q = Q_G(g)
     # [docs:framework:end]
     check_same_structure(w, g, "w", "gradient")
@@ -97,7 +111,7 @@ def sample_gradient(
 def quantized_grad(
     grad_fn: Callable[..., Any],
     w: np.ndarray | dict[str, np.ndarray],
-    precision: Precision | None,
+    precision: Precision | Optimizer | None,
     *args: Any,
     **kwargs: Any,
 ) -> np.ndarray | dict[str, np.ndarray]:
@@ -109,8 +123,10 @@ def quantized_grad(
         ``grad_fn(wq, *args, **kwargs)`` returning the gradient or ``(loss, gradient)``.
     w : numpy.ndarray or dict
         The (master) weights.
-    precision : Precision or None
-        The policy (its ``weights`` then ``grads`` components are applied).
+    precision : Precision, Optimizer or None
+        The policy (its ``weights`` then ``grads`` components are applied); an
+        optimizer stands for its ``precision`` and working ``dtype``, see
+        :func:`refopt.optim.sample_gradient`.
     *args, **kwargs
         Passed on to ``grad_fn``.
 
@@ -315,15 +331,15 @@ def run(
 
     Notes
     -----
-    Each step is ``s = sample_gradient(grad_fn, w, opt.precision, ...)`` followed by
+    Each step is ``s = sample_gradient(grad_fn, w, opt, ...)`` followed by
     ``opt.step(w, s.gq, state)``. When the optimizer's configuration cannot be
     serialised (callable quantizers), ``config["optimizer"]`` is None and the trace
     cannot be checked by :func:`refopt.optim.check_trace`.
 
-    Recorded arrays keep their dtype: ``w``, ``m``, ``v``, ``update`` and ``final``
-    have the optimizer's ``dtype`` (float32 for ``dtype=numpy.float32``), while
-    ``wq``, ``g``, ``gq`` and ``loss`` are float64 (the gradient path is computed in
-    float64 and, with format components that fit float32, holds float32 values).
+    Recorded arrays keep their dtype: ``w``, ``wq``, ``g``, ``gq``, ``m``, ``v``,
+    ``update`` and ``final`` have the optimizer's ``dtype`` (float32 for
+    ``dtype=numpy.float32``, where ``grad_fn`` receives float32 weights and its
+    gradient is converted to float32); ``loss`` is float64.
     """
     if not isinstance(opt, Optimizer):
         raise TypeError(f"opt must be a refopt optimizer, got {type(opt).__name__}")
@@ -348,7 +364,7 @@ def run(
     state = opt.init(w)
     args = () if gen is None else (gen,)
     for t in range(1, steps + 1):
-        s = sample_gradient(grad_fn, w, opt.precision, *args)
+        s = sample_gradient(grad_fn, w, opt, *args)
         result = opt.step(w, s.gq, state)
         if (t - 1) % every == 0:
             recorded.append(t)
