@@ -531,12 +531,13 @@ def _split(plan: _Plan, x: np.ndarray, out: np.ndarray, s: _Scratch) -> bool:
     c, lo, hi = plan.split  # type: ignore[misc]
     n = x.shape[0]
     g, d = s.y[:n], s.d[:n]
-    h = s.t[:n].view(_F64)  # aligned scratch, then copied: see _aligned
+    h = out if out.dtype == _F64 else s.t[:n].view(_F64)
     np.multiply(x, c, out=g)
     np.subtract(g, x, out=d)
     np.subtract(g, d, out=h)
     np.abs(h, out=d)
-    np.copyto(out, h)
+    if h is not out:
+        np.copyto(out, h)
     if not (np.minimum.reduce(d) >= lo and np.maximum.reduce(d) <= hi):  # nan: False
         t = s.t[:n]  # with the sign bit clear, bits(|h|) - bits(lo) wraps below lo
         np.subtract(d.view(_U64), np.float64(lo).view(_U64), out=t)
