@@ -5,7 +5,8 @@
 1. A quantized Adam step (W, G, m, v all bf16, round to nearest even, including the
    weight and gradient quantization of ``quantized_grad``) vs the same step unquantized,
    on 10**6 parameters (target <= 2x), and the quantizer alone on 10**6 values: the
-   step makes four such calls (W, G, m, v), which account for the ratio.
+   step makes four such calls (W, G, m, v), which account for the ratio. Also the
+   unquantized step in float32 working precision (``dtype=np.float32``) vs float64.
 2. A Muon step with exact SVD orthogonalization on a 512 x 512 matrix vs
    ``numpy.linalg.svd`` of that matrix alone (target <= 1.2x).
 3. Newton-Schulz (5 quintic steps) vs SVD orthogonalization at several sizes.
@@ -50,16 +51,16 @@ def paired(fn: Callable[[], object], base: Callable[[], object], repeat: int) ->
     return float(np.median(a)), float(np.median(b)), float(np.median(a / b))
 
 
-def adam_step(precision: Precision, n: int) -> Callable[[], object]:
+def adam_step(precision: Precision, n: int, dtype: type = np.float64) -> Callable[[], object]:
     """One framework step of practical Adam on ``n`` parameters (non-zero moments)."""
     rng = np.random.default_rng(0)
-    w = rng.standard_normal(n)
-    g = rng.standard_normal(n)
-    opt = adam(1e-3, variant="practical", precision=precision)
+    w = rng.standard_normal(n).astype(dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    opt = adam(1e-3, variant="practical", precision=precision, dtype=dtype)
     state = opt.update(w, g, opt.init(w))[1]
 
     def step() -> object:
-        gq = quantized_grad(lambda wq: g, w, precision)
+        gq = quantized_grad(lambda wq: g, w, opt)
         return opt.update(w, gq, state)
 
     return step
@@ -76,6 +77,9 @@ def main() -> None:
     q_t, e_t, ratio = paired(adam_step(bf16, n), adam_step(Precision(), n), r)
     print(f"Adam step, 1e6 params: unquantized {e_t * 1e3:7.2f} ms, W/G/m/v bf16 {q_t * 1e3:7.2f} ms, "
           f"ratio {ratio:.2f}x (target <= 2x)")
+    f32_t, f64_t, ratio = paired(adam_step(Precision(), n, np.float32), adam_step(Precision(), n), r)
+    print(f"  unquantized step in float32 (dtype=np.float32) {f32_t * 1e3:.2f} ms vs float64 {f64_t * 1e3:.2f} ms, "
+          f"ratio {ratio:.2f}x")
     x = np.random.default_rng(2).standard_normal(n)
     q1_t, e1_t, _ = paired(lambda: quantize(x, "bf16"), adam_step(Precision(), n), r)
     print(f"  the quantizer alone: refopt.quantize(1e6 float64 -> bf16) {q1_t * 1e3:.2f} ms next to an "
