@@ -2,7 +2,7 @@
 
 For every preset format (and a few ``mantissa_only`` formats) and every rounding mode,
 time ``quantize(x, fmt, mode)`` on ``n`` float64 values of widely mixed magnitude
-(standard normal times ``10**uniform(-10, 10)``) and divide by the time of
+(standard normal times ``10**uniform(-10, 10)``; ``--decades``) and divide by the time of
 ``x.copy()``; best of ``--repeats`` runs each. Where ml_dtypes (or NumPy) has the
 format, the cast round trip ``x.astype(dtype).astype(np.float64)`` is timed the same
 way for comparison (it rounds through float32, twice, so it is not correctly rounded).
@@ -98,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", nargs="*", help="format names (default: all presets)")
     parser.add_argument("--modes", nargs="*", choices=MODES, help="modes (default: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--decades", type=float, default=10.0,
+                        help="magnitudes 10**uniform(-D, D) (default 10; 0: standard normal)")
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal(args.n) * 10.0 ** rng.uniform(-10, 10, args.n)
+    x = rng.standard_normal(args.n) * 10.0 ** rng.uniform(-args.decades, args.decades, args.n)
     formats: dict[str, refopt.FloatFormat] = dict(refopt.list_formats())
     for m in (3, 10, 23):
         fmt = refopt.FloatFormat.mantissa_only(m)

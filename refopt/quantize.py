@@ -200,7 +200,7 @@ def _plan(fmt: FloatFormat, rounding: str) -> _Plan:
                         np.random.default_rng(0) if rounding == "stochastic" else None)
     wanted = np.array([*plan.inf_result] + [math.nan] * 5)
     split = None
-    if rounding == "nearest_even" and 1 <= m <= 50:
+    if rounding == "nearest_even" and 1 <= m <= 50 and fmt.has_negative_zero:
         split = (math.ldexp(1.0, 52 - m) + 1.0, math.ldexp(1.0, emin), xmax)
     return plan._replace(
         patch_specials=not np.array_equal(got, wanted, equal_nan=True), split=split
@@ -511,43 +511,40 @@ def _quantize_block(
 
 
 def _split(plan: _Plan, x: np.ndarray, out: np.ndarray, s: _Scratch) -> bool:
-    r"""Round to nearest even by Veltkamp's splitting; False if it misses many elements.
+    r"""Round a block to nearest even by Veltkamp's splitting; False if it cannot.
 
     With :math:`s = 52 - M` and :math:`C = 2^s + 1` (:math:`2 \le s \le 51`), the
     float64 operations :math:`g = C x`, :math:`d = g - x`, :math:`h = g - d` give
     :math:`h` = :math:`x` rounded to nearest even to :math:`M + 1` significant bits
     (Veltkamp's splitting; proved with ties to even in Flocq, ``Pff2Flocq.v``,
-    theorem ``Veltkamp_Even``, for any :math:`x` when :math:`g` does not overflow).
-    That is the format's rounding, with an unbounded exponent range above, of every
-    :math:`x` with :math:`|x| \ge 2^{e_{\min}}`; below, :math:`h` is rounded on a finer
-    grid, and :math:`|h| < 2^{e_{\min}}` unless :math:`h = 2^{e_{\min}}`, which is then
-    also the format's rounding. So :math:`h` is the result wherever
-    :math:`2^{e_{\min}} \le |h| \le x_{\max}`; elsewhere (zeros, values below
-    :math:`2^{e_{\min}}`, overflow, inf, nan: :math:`g` overflows or :math:`h` is nan)
-    the general steps round the element. If more than one in 64 elements need them,
-    False is returned (the general steps on the whole block then overwrite ``out``).
-    The copy of :math:`h` into a float32 or float16 ``out`` is exact where it is kept.
+    theorem ``Veltkamp_Even``, for any float64 :math:`x` when :math:`g` does not
+    overflow). That is the format's rounding, with an unbounded exponent range
+    above, of every :math:`x` with :math:`|x| \ge 2^{e_{\min}}`; below, :math:`h` is
+    rounded on a finer grid, and :math:`|h| < 2^{e_{\min}}` unless
+    :math:`h = 2^{e_{\min}}`, which is then also the format's rounding. And
+    :math:`h = \pm 0` exactly for :math:`x = \pm 0` (the order of the subtractions
+    keeps the sign). So :math:`h` is the result of every element if each :math:`|h|`
+    is 0 or in :math:`[2^{e_{\min}}, x_{\max}]`; otherwise (values below
+    :math:`2^{e_{\min}}`, overflow, inf, nan: :math:`g` overflows or :math:`h` is
+    nan) False is returned, and the general steps overwrite ``out``.
     """
     c, lo, hi = plan.split  # type: ignore[misc]
     n = x.shape[0]
     g, d = s.y[:n], s.d[:n]
-    h = out if out.dtype == _F64 else s.t[:n].view(_F64)
+    h = out if out.dtype == _F64 else s.t[:n].view(_F64)  # exact copy to float32/16
     np.multiply(x, c, out=g)
     np.subtract(g, x, out=d)
     np.subtract(g, d, out=h)
     np.abs(h, out=d)
+    if not np.maximum.reduce(d) <= hi:  # also nan
+        return False
+    if not np.minimum.reduce(d) >= lo:  # zeros, or values below 2**emin?
+        t = s.t[:n] if h is out else s.y[:n].view(_U64)
+        np.subtract(d.view(_U64), np.uint64(1), out=t)  # the zeros wrap to the top
+        if np.minimum.reduce(t) < np.float64(lo).view(_U64) - np.uint64(1):
+            return False
     if h is not out:
         np.copyto(out, h)
-    if not (np.minimum.reduce(d) >= lo and np.maximum.reduce(d) <= hi):  # nan: False
-        t = s.t[:n]  # with the sign bit clear, bits(|h|) - bits(lo) wraps below lo
-        np.subtract(d.view(_U64), np.float64(lo).view(_U64), out=t)
-        bad = np.flatnonzero(t > np.float64(hi).view(_U64) - np.float64(lo).view(_U64))
-        if bad.shape[0] > n // 64:
-            return False
-        sub = x[bad]
-        res = np.empty_like(sub)
-        _quantize_block(plan._replace(split=None), sub, res, s, None)
-        out[bad] = res
     return True
 
 
@@ -818,15 +815,15 @@ def quantize(
     are rounded directly on the bit patterns in the modes where that is shorter:
     the last :math:`52 - M` bits are cleared and the increment is decided from them,
     and its carry into the exponent field is the next binade (or infinity).
-    Round to nearest even with :math:`1 \le M \le 50` first tries Veltkamp's
-    splitting on each block: with :math:`C = 2^{52-M} + 1`, the float64 operations
-    :math:`g = Cx`, :math:`h = g - (g - x)` give :math:`x` rounded to nearest even to
-    :math:`M + 1` significant bits (Boldo's formal proof, theorem ``Veltkamp_Even``
-    of Flocq), which is :math:`Q(x)` wherever :math:`2^{e_{\min}} \le |h| \le
-    x_{\max}`. The other elements (zeros, values below :math:`2^{e_{\min}}`,
-    overflow, inf, NaN) take the general steps above, or the whole block does when
-    they are more than one in 64, and then the rest of the call too. Which path an
-    element takes never changes its result.
+    Round to nearest even with :math:`1 \le M \le 50` (in formats with a negative
+    zero) first tries Veltkamp's splitting on each block: with
+    :math:`C = 2^{52-M} + 1`, the float64 operations :math:`g = Cx`,
+    :math:`h = g - (g - x)` give :math:`x` rounded to nearest even to :math:`M + 1`
+    significant bits (Boldo's formal proof, theorem ``Veltkamp_Even`` of Flocq),
+    which is :math:`Q(x)` wherever :math:`2^{e_{\min}} \le |h| \le x_{\max}`, and
+    :math:`h = \pm 0` for :math:`x = \pm 0`. A block with any other element (below
+    :math:`2^{e_{\min}}`, overflow, inf, NaN) takes the general steps above instead,
+    and so does the rest of the call. Either way the results are the same.
 
     Examples
     --------

@@ -1,12 +1,12 @@
-"""Round to nearest even on long arrays of ordinary values with rare special ones.
+"""Round to nearest even block by block: ordinary values, zeros, and specials among them.
 
-refopt.quantize rounds most values of a 32768-element block with one short sequence
-of operations and sends the rare others (zeros, values below the smallest normal,
-overflow, inf, NaN) through the general steps, or the whole block when they are many
-(see ``refopt.quantize`` Notes). These tests build inputs of several blocks in which
-the edge-set values inside the normal range are the bulk and the other edge values and
-NaNs of many payloads are scattered, at block boundaries, or packed into one block,
-and compare every element with :func:`refopt.exact`.
+refopt.quantize rounds a block whose values are all ordinary (zero, or of magnitude in
+[2**emin, xmax]) with one short sequence of float64 operations, and a block holding any
+other value (below the smallest normal, beyond xmax, inf, NaN) with the general steps,
+that block and the rest of the call (see the Notes of ``refopt.quantize``). These tests
+compare every element with :func:`refopt.exact`: blocks of ties, their neighbours and
+signed zeros; each special edge value and NaNs of many payloads alone among ordinary
+values; specials in later blocks; float32 and strided inputs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import refopt
 from refopt import FloatFormat, quantize
 
 BLOCK = 32768  # elements per block of refopt.quantize
+NAMES = ["bf16", "fp16", "fp32", "tf32", "fp8_e4m3fn", "fp8_e5m2", "fp8_e4m3fnuz"]
 # NaN bit patterns: quiet and signalling, both signs, payload bits low, high or all.
 NAN_BITS = [
     0x7FF0000000000001, 0xFFF0000000000001, 0x7FF8000000000000, 0xFFF8000000000000,
@@ -33,12 +34,14 @@ def _nans(rng: np.random.Generator, extra: int = 20) -> np.ndarray:
     return np.concatenate([np.array(NAN_BITS, dtype=np.uint64), random_nans]).view(np.float64)
 
 
-def _split_edges(name: str, oracle) -> tuple[FloatFormat, np.ndarray, np.ndarray]:
-    """The format, its edge inputs with magnitude in [2**emin, xmax], and the others."""
+def _edges(name: str, oracle) -> tuple[FloatFormat, np.ndarray, np.ndarray]:
+    """The format, its ordinary edge inputs (signed zeros included) and the special ones."""
     fmt = refopt.format(name)
     x = oracle.edge_inputs(fmt)
-    ordinary = np.isfinite(x) & (np.abs(x) >= 2.0**fmt.emin) & (np.abs(x) <= fmt.xmax)
-    return fmt, x[ordinary], x[~ordinary]
+    mag = np.abs(x)
+    ordinary = (x == 0) | np.isfinite(x) & (mag >= 2.0**fmt.emin) & (mag <= fmt.xmax)
+    special = np.concatenate([x[~ordinary], _nans(np.random.default_rng(0)), [5e-324, -5e-324]])
+    return fmt, np.concatenate([x[ordinary], [-0.0]]), special
 
 
 def _check(got: np.ndarray, x: np.ndarray, fmt: FloatFormat, oracle, context: str) -> None:
@@ -49,52 +52,8 @@ def _check(got: np.ndarray, x: np.ndarray, fmt: FloatFormat, oracle, context: st
     oracle.assert_same_bits(np.asarray(got).ravel(), want, x64, context)
 
 
-def _scatter(bulk: np.ndarray, rare: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` values drawn from ``bulk`` with ``rare`` at random places and block edges."""
-    x = rng.choice(bulk, n)
-    edges = [i for b in range(BLOCK, n, BLOCK) for i in (b - 1, b)]
-    places = np.concatenate([edges, rng.choice(n, max(rare.size - len(edges), 0), replace=False)])
-    x[places[: rare.size]] = rare[: places.size]
-    return x
-
-
-@pytest.mark.parametrize("name", ["bf16", "fp16", "fp32", "tf32", "fp8_e4m3fn", "fp8_e5m2"])
-def test_rare_specials_among_ordinary_values(name: str, quantize_oracle) -> None:
-    fmt, ordinary, others = _split_edges(name, quantize_oracle)
-    rng = np.random.default_rng(1)
-    rare = np.concatenate([others, _nans(rng), [0.0, -0.0, 5e-324, -5e-324]])
-    n = 3 * BLOCK + 123
-    for chunk in np.array_split(rng.permutation(rare), max(1, rare.size // 60)):
-        x = _scatter(ordinary, chunk, n, rng)  # at most ~60 rare values in 3 blocks
-        _check(quantize(x, fmt), x, fmt, quantize_oracle, f"{name} scattered")
-
-
-@pytest.mark.parametrize("name", ["bf16", "fp16", "fp8_e4m3fn"])
-def test_a_block_of_mostly_specials_between_ordinary_blocks(name: str, quantize_oracle) -> None:
-    fmt, ordinary, others = _split_edges(name, quantize_oracle)
-    rng = np.random.default_rng(2)
-    dense = rng.choice(np.concatenate([others, _nans(rng)]), BLOCK)
-    x = np.concatenate([rng.choice(ordinary, BLOCK), dense, rng.choice(ordinary, BLOCK + 7)])
-    _check(quantize(x, fmt), x, fmt, quantize_oracle, f"{name} dense block")
-
-
-@pytest.mark.parametrize("name", ["bf16", "fp16", "tf32"])
-def test_float32_and_strided_inputs(name: str, quantize_oracle) -> None:
-    fmt, ordinary, others = _split_edges(name, quantize_oracle)
-    rng = np.random.default_rng(3)
-    x = _scatter(ordinary, rng.permutation(others)[:40], 2 * BLOCK + 5, rng)
-    with np.errstate(over="ignore"):
-        x32 = x.astype(np.float32)  # float32 neighbours of the edge values, and specials
-    got32 = quantize(x32, fmt)
-    assert got32.dtype == np.float32
-    _check(got32, x32, fmt, quantize_oracle, f"{name} float32")
-    wide = np.stack([x, -x[::-1]], axis=1)  # strided columns and a transposed view
-    for view in (wide[:, 0], wide[::-1, 1], wide.T):
-        _check(quantize(view, fmt), view, fmt, quantize_oracle, f"{name} strided")
-
-
-def test_blocks_without_specials(quantize_oracle) -> None:
-    """Ties, their float64 neighbours and other points, in every binade below the top."""
+def test_blocks_of_ties_neighbours_and_zeros(quantize_oracle) -> None:
+    """Ties, their float64 neighbours and other points in every binade, and signed zeros."""
     rng = np.random.default_rng(4)
     formats = [refopt.format(n) for n in ("bf16", "fp16", "tf32")]
     for fmt in (*formats, FloatFormat(8, 1), FloatFormat(10, 50)):
@@ -107,4 +66,46 @@ def test_blocks_without_specials(quantize_oracle) -> None:
             [tie, np.nextafter(tie, np.inf), np.nextafter(tie, -np.inf), np.ldexp(k, e - m)],
             np.ldexp(k + 0.25, e - m),
         ) * rng.choice([-1.0, 1.0], BLOCK)
+        x[::97], x[::101] = 0.0, -0.0
         _check(quantize(x, fmt), x, fmt, quantize_oracle, f"{fmt} ordinary")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_special_alone_among_ordinary_values(name: str, quantize_oracle) -> None:
+    fmt, ordinary, special = _edges(name, quantize_oracle)
+    rng = np.random.default_rng(1)
+    inputs, results = [], []
+    for value in special:
+        x = rng.choice(ordinary, 64)
+        x[rng.integers(64)] = value
+        inputs.append(x)
+        results.append(quantize(x, fmt))
+    _check(np.concatenate(results), np.concatenate(inputs), fmt, quantize_oracle, name)
+    _check(quantize(ordinary, fmt), ordinary, fmt, quantize_oracle, f"{name} ordinary")
+
+
+@pytest.mark.parametrize("name", ["bf16", "fp16", "fp8_e4m3fn"])
+def test_specials_in_later_blocks(name: str, quantize_oracle) -> None:
+    fmt, ordinary, special = _edges(name, quantize_oracle)
+    rng = np.random.default_rng(2)
+    for value in rng.choice(special, 6, replace=False):
+        x = rng.choice(ordinary, 3 * BLOCK + 5)
+        x[[BLOCK + rng.integers(BLOCK), -1]] = value
+        _check(quantize(x, fmt), x, fmt, quantize_oracle, f"{name} x={value!r} in block 2")
+
+
+@pytest.mark.parametrize("name", ["bf16", "fp16", "tf32"])
+def test_float32_and_strided_inputs(name: str, quantize_oracle) -> None:
+    fmt, ordinary, special = _edges(name, quantize_oracle)
+    rng = np.random.default_rng(3)
+    x = rng.choice(ordinary, 2 * BLOCK + 5)
+    x[BLOCK + 7] = rng.choice(special)
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)  # float32 neighbours of the edge values, and specials
+    for inputs in (x32[: BLOCK + 3], x32):
+        got = quantize(inputs, fmt)
+        assert got.dtype == np.float32
+        _check(got, inputs, fmt, quantize_oracle, f"{name} float32")
+    wide = np.stack([x, -x[::-1]], axis=1)  # strided columns and a transposed view
+    for view in (wide[:, 0], wide[::-1, 1], wide.T):
+        _check(quantize(view, fmt), view, fmt, quantize_oracle, f"{name} strided")
