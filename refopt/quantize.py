@@ -446,7 +446,7 @@ class _Scratch:
         self.y = _aligned(size, _F64)
         self.d = _aligned(size, _F64)
         self.u = _aligned(size, _F64) if need_u else empty  # uniforms
-        self.split_ok = True  # cleared once a block has many inputs _split does not round
+        self.split_ok = True  # cleared at the first block _split cannot round
 
 
 def _quantize_block(
