@@ -1,8 +1,9 @@
 """Shared plumbing of the optimizers: parameter trees, argument checks, finiteness.
 
 Parameters are either one array or a ``dict`` mapping names to arrays, of the
-optimizer's working dtype (float64 by default, or float32). Every function here walks dicts in **sorted key order**, so the order of the
-random draws of stochastic rounding does not depend on how a dict was built.
+optimizer's working dtype (float64 by default, or float32). Every function here walks
+dicts in **sorted key order**, so the order of the random draws of stochastic rounding
+does not depend on how a dict was built.
 """
 
 from __future__ import annotations
