@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+from test_theory_adam import MODES, draws  # the relative-error draws shared by the lemma tests
 
 
 def parts(g, b2, eps, gam, nu, n, k):
@@ -40,19 +41,6 @@ def bounds(b2, R, q_G, q_V, k):
     return sqrt_p, sig_over, c_hi, b2h
 
 
-MODES = ("uniform", "plus", "minus", "signs")
-
-
-def errs(rng, n, q, mode):
-    if mode == "uniform":
-        return rng.uniform(-q, q, n)
-    if mode == "plus":
-        return np.full(n, q)
-    if mode == "minus":
-        return np.full(n, -q)
-    return q * rng.choice([-1.0, 1.0], n)
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_parts_i_ii_iv_hold(mode):
     rng = np.random.default_rng(20)
@@ -65,7 +53,7 @@ def test_parts_i_ii_iv_hold(mode):
         k = int(rng.integers(0, n))
         R = rng.uniform(0.5, 3.0)
         g = rng.uniform(-1, 1, N) * (R - math.sqrt(eps)) * rng.choice([1.0, 0.1, 0.0], N)
-        gam, nu = errs(rng, N, q_G, mode), errs(rng, N, q_V, mode)
+        gam, nu = draws(rng, N, q_G, mode), draws(rng, N, q_V, mode)
         D, Dt, n_new, gj, ghat = parts(g, b2, eps, gam, nu, n, k)
         sqrt_p, sig_over, c_hi, b2h = bounds(b2, R, q_G, q_V, k)
         assert math.sqrt(n_new) <= sqrt_p * (1 + 1e-12)                       # (i)
